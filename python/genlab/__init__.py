@@ -1,0 +1,19 @@
+"""genlab: measure why deep networks generalize.
+
+A Rust numerical core with a numpy-facing API (this package), a PyTorch layer
+(:mod:`genlab.torch`, optional extra ``genlab[torch]``) and a study harness (:mod:`genlab.study`).
+
+Modules
+-------
+rank
+    Kendall tau (scipy drop-in), batched taus, granulated Kendall Psi, conditional-MI score,
+    robust sign-error.
+"""
+
+from __future__ import annotations
+
+from genlab import rank
+from genlab._core import __version__
+from genlab.errors import DegenerateDataWarning, NumericalWarning
+
+__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "rank"]

@@ -1,0 +1,187 @@
+"""Input checks shared by every numpy-facing module.
+
+Every check raises ``TypeError`` for the wrong kind of object or dtype and ``ValueError`` for the
+wrong shape, size or value, and names the argument, what it got and what was expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "as_float_array",
+    "check_choice",
+    "check_n_jobs",
+    "check_same_length",
+    "encode_hparams",
+    "order_preserving_float64",
+]
+
+# Integers beyond this magnitude are not all representable as float64.
+_EXACT_INT_LIMIT = 2**53
+
+
+def _numeric(x: ArrayLike, name: str) -> NDArray[Any]:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name}: expected an array of numbers, got {type(x).__name__} ({exc})"
+        ) from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name}: expected numeric data (bool, integer or float), got dtype {arr.dtype}"
+        )
+    return arr
+
+
+def as_float_array(
+    x: ArrayLike,
+    name: str,
+    *,
+    ndim: int | None = None,
+    allow_float32: bool = False,
+    finite: bool = False,
+    min_size: int = 0,
+) -> NDArray[Any]:
+    """``x`` as a C-contiguous float64 (or float32 when allowed and given) array.
+
+    Parameters
+    ----------
+    x : array_like
+        Input.
+    name : str
+        Argument name used in error messages.
+    ndim : int, optional
+        Required number of dimensions.
+    allow_float32 : bool
+        Keep float32 input as float32 instead of converting it.
+    finite : bool
+        Reject NaN and infinity.
+    min_size : int
+        Minimum number of elements.
+    """
+    arr = _numeric(x, name)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(
+            f"{name}: expected a {ndim}-D array, got {arr.ndim}-D with shape {arr.shape}"
+        )
+    dtype = np.float32 if allow_float32 and arr.dtype == np.float32 else np.float64
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if out.size < min_size:
+        raise ValueError(f"{name}: expected at least {min_size} element(s), got {out.size}")
+    if finite and not np.isfinite(out).all():
+        index = int(np.flatnonzero(~np.isfinite(out.ravel()))[0])
+        raise ValueError(
+            f"{name}: contains NaN or infinity (first at flat index {index}); all values must be finite"
+        )
+    return out
+
+
+def order_preserving_float64(
+    x: ArrayLike, name: str, *, ravel: bool = False
+) -> NDArray[np.float64]:
+    """``x`` as float64 with the order of its values kept exactly.
+
+    Rank statistics only depend on the order of the values. Integers beyond 2**53 would collide in
+    float64, so such arrays are replaced by their dense ranks.
+    """
+    arr = _numeric(x, name)
+    if ravel:
+        arr = arr.ravel()
+    if arr.dtype.kind in "iu" and arr.size and int(np.abs(arr).max()) >= _EXACT_INT_LIMIT:
+        _, inverse = np.unique(arr, return_inverse=True)
+        arr = inverse.reshape(arr.shape)
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def check_same_length(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
+    """Raise ``ValueError`` unless ``a`` and ``b`` have the same length along axis 0."""
+    if len(a) != len(b):
+        raise ValueError(
+            f"{name_b}: expected the same length as {name_a} ({len(a)}), got length {len(b)}"
+        )
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``; else raise with the accepted values listed."""
+    if not isinstance(value, str) or value not in choices:
+        accepted = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected one of {accepted}, got {value!r}")
+    return value
+
+
+def check_n_jobs(n_jobs: int | None) -> int | None:
+    """Validate an ``n_jobs`` argument (None, a positive count, or -1 for all cores, -2 for all but one...)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise TypeError(f"n_jobs: expected an int or None, got {type(n_jobs).__name__}")
+    if n_jobs == 0:
+        raise ValueError(
+            "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0"
+        )
+    return int(n_jobs)
+
+
+def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:
+    if values.dtype.kind in "biuf":
+        if values.dtype.kind == "f" and np.isnan(values).any():
+            raise ValueError(
+                f"hparams[{name!r}]: contains NaN; every model needs a value on every axis"
+            )
+        _, inverse = np.unique(values, return_inverse=True)
+        return np.ascontiguousarray(inverse.ravel(), dtype=np.int64)
+    if values.dtype.kind in "USO":
+        seen: dict[Any, int] = {}
+        try:
+            codes = [seen.setdefault(v, len(seen)) for v in values.tolist()]
+        except TypeError as exc:
+            raise TypeError(f"hparams[{name!r}]: values must be hashable ({exc})") from exc
+        return np.asarray(codes, dtype=np.int64)
+    raise TypeError(f"hparams[{name!r}]: unsupported dtype {values.dtype}")
+
+
+def encode_hparams(hparams: Any, n_models: int) -> tuple[list[str], NDArray[np.int64]]:
+    """Encode hyperparameter axes as integer codes.
+
+    Parameters
+    ----------
+    hparams : mapping of str to array_like, or pandas.DataFrame
+        One 1-D array of ``n_models`` values per axis (numbers, strings, any hashable values).
+    n_models : int
+        Expected length of every axis.
+
+    Returns
+    -------
+    names : list of str
+        Axis names, in input order.
+    codes : ndarray of int64, shape (n_models, n_axes)
+        Equal values share a code.
+    """
+    if hasattr(hparams, "columns") and hasattr(hparams, "__getitem__"):
+        items = [(str(c), np.asarray(hparams[c])) for c in hparams.columns]
+    elif isinstance(hparams, Mapping):
+        items = [(str(k), np.asarray(v)) for k, v in hparams.items()]
+    else:
+        raise TypeError(
+            "hparams: expected a mapping of axis name -> 1-D array, or a pandas DataFrame, "
+            f"got {type(hparams).__name__}"
+        )
+    if not items:
+        raise ValueError("hparams: expected at least one hyperparameter axis, got none")
+    columns = []
+    for name, values in items:
+        if values.ndim != 1:
+            raise ValueError(f"hparams[{name!r}]: expected a 1-D array, got shape {values.shape}")
+        if len(values) != n_models:
+            raise ValueError(
+                f"hparams[{name!r}]: expected one value per model ({n_models}), got {len(values)}"
+            )
+        columns.append(_factorize(values, name))
+    codes = np.stack(columns, axis=1) if n_models else np.zeros((0, len(columns)), dtype=np.int64)
+    return [name for name, _ in items], np.ascontiguousarray(codes, dtype=np.int64)

@@ -1,0 +1,152 @@
+//! Hyperparameter grids as integer codes: which models share a configuration, and which form a
+//! "cell" along an axis (every other hyperparameter fixed).
+
+use crate::error::{Error, Result};
+
+/// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value on
+/// axis a, encoded as a non-negative integer; equal values have equal codes).
+#[derive(Debug, Clone, Copy)]
+pub struct Codes<'a> {
+    data: &'a [i64],
+    n_models: usize,
+    n_axes: usize,
+}
+
+impl<'a> Codes<'a> {
+    /// Wraps row-major codes; checks the size and that codes are non-negative.
+    pub fn new(data: &'a [i64], n_models: usize, n_axes: usize) -> Result<Self> {
+        if data.len() != n_models * n_axes {
+            return Err(Error::shape(
+                "hparams",
+                format!("{n_models} x {n_axes} codes"),
+                format!("{} values", data.len()),
+            ));
+        }
+        if let Some(i) = data.iter().position(|&c| c < 0) {
+            return Err(Error::invalid(
+                "hparams",
+                format!("code at flat index {i} is negative"),
+            ));
+        }
+        Ok(Codes {
+            data,
+            n_models,
+            n_axes,
+        })
+    }
+
+    /// Number of models.
+    pub fn n_models(&self) -> usize {
+        self.n_models
+    }
+
+    /// Number of hyperparameter axes.
+    pub fn n_axes(&self) -> usize {
+        self.n_axes
+    }
+
+    /// Codes of one model.
+    pub fn row(&self, i: usize) -> &'a [i64] {
+        &self.data[i * self.n_axes..(i + 1) * self.n_axes]
+    }
+
+    fn cmp_excluding(&self, a: usize, b: usize, skip: Option<usize>) -> std::cmp::Ordering {
+        let (ra, rb) = (self.row(a), self.row(b));
+        for k in 0..self.n_axes {
+            if Some(k) == skip {
+                continue;
+            }
+            match ra[k].cmp(&rb[k]) {
+                std::cmp::Ordering::Equal => {}
+                other => return other,
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+
+    /// Groups `models` (indices) by their codes on every axis except `skip` (all axes if `None`).
+    /// Groups come out in lexicographic order of their key, members in ascending index order.
+    pub fn group_models(&self, models: &[usize], skip: Option<usize>) -> Vec<Vec<usize>> {
+        let mut idx = models.to_vec();
+        idx.sort_by(|&a, &b| self.cmp_excluding(a, b, skip).then(a.cmp(&b)));
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (pos, &i) in idx.iter().enumerate() {
+            if pos == 0 || self.cmp_excluding(idx[pos - 1], i, skip) != std::cmp::Ordering::Equal {
+                groups.push(Vec::new());
+            }
+            groups.last_mut().expect("a group was just pushed").push(i);
+        }
+        groups
+    }
+
+    /// The cells of axis `axis`: groups of models that agree on every other axis.
+    pub fn cells(&self, models: &[usize], axis: usize) -> Vec<Vec<usize>> {
+        self.group_models(models, Some(axis))
+    }
+
+    /// Dense ids (0..k) of the tuples of codes on `axes`, one per model in `models`, and k.
+    pub fn subset_ids(&self, models: &[usize], axes: &[usize]) -> (Vec<usize>, usize) {
+        let mut idx: Vec<usize> = (0..models.len()).collect();
+        let key = |p: usize| axes.iter().map(move |&a| self.row(models[p])[a]);
+        idx.sort_by(|&p, &q| key(p).cmp(key(q)));
+        let mut ids = vec![0usize; models.len()];
+        let mut next = 0;
+        for (pos, &p) in idx.iter().enumerate() {
+            if pos > 0 && key(idx[pos - 1]).ne(key(p)) {
+                next += 1;
+            }
+            ids[p] = next;
+        }
+        (ids, if models.is_empty() { 0 } else { next + 1 })
+    }
+}
+
+/// Indices of the models whose measure and gap are both not NaN.
+pub fn finite_models(measure: &[f64], gap: &[f64]) -> Vec<usize> {
+    (0..measure.len())
+        .filter(|&i| !measure[i].is_nan() && !gap[i].is_nan())
+        .collect()
+}
+
+/// Checks that measure, gap and codes describe the same models.
+pub fn check_lengths(measure: &[f64], gap: &[f64], codes: &Codes<'_>) -> Result<()> {
+    if gap.len() != measure.len() {
+        return Err(Error::shape(
+            "gap",
+            format!("the same length as measure ({})", measure.len()),
+            format!("length {}", gap.len()),
+        ));
+    }
+    if codes.n_models() != measure.len() {
+        return Err(Error::shape(
+            "hparams",
+            format!("one value per model ({})", measure.len()),
+            format!("{} rows", codes.n_models()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_and_subset_ids() {
+        // 2 x 2 grid, one model per config, plus a second seed of config (0, 1).
+        let data = [0, 0, 0, 1, 1, 0, 1, 1, 0, 1];
+        let codes = Codes::new(&data, 5, 2).unwrap();
+        let all: Vec<usize> = (0..5).collect();
+        assert_eq!(codes.cells(&all, 0), vec![vec![0, 2], vec![1, 3, 4]]);
+        assert_eq!(codes.cells(&all, 1), vec![vec![0, 1, 4], vec![2, 3]]);
+        assert_eq!(
+            codes.group_models(&all, None),
+            vec![vec![0], vec![1, 4], vec![2], vec![3]]
+        );
+        let (ids, k) = codes.subset_ids(&all, &[1]);
+        assert_eq!((ids, k), (vec![0, 1, 0, 1, 1], 2));
+        let (ids, k) = codes.subset_ids(&all, &[]);
+        assert_eq!((ids, k), (vec![0; 5], 1));
+        assert!(Codes::new(&data, 4, 2).is_err());
+    }
+}

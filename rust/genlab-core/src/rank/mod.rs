@@ -1,0 +1,512 @@
+//! Ranking complexity measures against generalization: Kendall's tau with scipy's semantics (and
+//! tau-a), its batched forms, the granulated Kendall coefficient, the conditional-mutual-information
+//! score and the robust sign-error.
+//!
+//! Formulas: `../shared/spec/rank.md`. All functions take measures and gaps as f64 slices;
+//! hyperparameters arrive as integer codes (one column per axis), already encoded by the caller.
+
+pub mod cmi;
+pub mod counts;
+pub mod granulated;
+pub mod grid;
+pub mod pvalue;
+pub mod sign_error;
+
+use std::borrow::Cow;
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result, parse_option};
+use counts::{PairCounts, Ranked, Scratch, pair_counts, pair_counts_against};
+
+/// Which normalization of C - D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// tau-a: (C - D) / (n(n-1)/2) (Jiang et al. 2020).
+    A,
+    /// tau-b: (C - D) / sqrt((C + D + T_x)(C + D + T_y)) (scipy's default).
+    B,
+    /// tau-c (Stuart): 2 m (C - D) / (n^2 (m - 1)).
+    C,
+}
+
+/// How the p-value is computed (scipy's `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Exact when there are no ties and n <= 33 (or the statistic is at the very edge), else asymptotic.
+    Auto,
+    /// Exact null distribution; an error when there are ties.
+    Exact,
+    /// Normal approximation with the tie-corrected variance.
+    Asymptotic,
+}
+
+/// Alternative hypothesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alternative {
+    /// tau != 0.
+    TwoSided,
+    /// tau < 0.
+    Less,
+    /// tau > 0.
+    Greater,
+}
+
+/// What to do with NaN in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NanPolicy {
+    /// The result is NaN.
+    Propagate,
+    /// Drop every pair in which either value is NaN.
+    Omit,
+    /// Return an error.
+    Raise,
+}
+
+impl Variant {
+    /// From "a", "b" or "c".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "variant",
+            value,
+            &[("a", Variant::A), ("b", Variant::B), ("c", Variant::C)],
+        )
+    }
+}
+
+impl Method {
+    /// From "auto", "exact" or "asymptotic".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "method",
+            value,
+            &[
+                ("auto", Method::Auto),
+                ("exact", Method::Exact),
+                ("asymptotic", Method::Asymptotic),
+            ],
+        )
+    }
+}
+
+impl Alternative {
+    /// From "two-sided", "less" or "greater".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "alternative",
+            value,
+            &[
+                ("two-sided", Alternative::TwoSided),
+                ("less", Alternative::Less),
+                ("greater", Alternative::Greater),
+            ],
+        )
+    }
+}
+
+impl NanPolicy {
+    /// From "propagate", "omit" or "raise".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "nan_policy",
+            value,
+            &[
+                ("propagate", NanPolicy::Propagate),
+                ("omit", NanPolicy::Omit),
+                ("raise", NanPolicy::Raise),
+            ],
+        )
+    }
+}
+
+/// Options of a Kendall tau computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TauOptions {
+    /// Normalization.
+    pub variant: Variant,
+    /// p-value method.
+    pub method: Method,
+    /// Alternative hypothesis.
+    pub alternative: Alternative,
+    /// NaN handling.
+    pub nan_policy: NanPolicy,
+}
+
+impl Default for TauOptions {
+    fn default() -> Self {
+        TauOptions {
+            variant: Variant::B,
+            method: Method::Auto,
+            alternative: Alternative::TwoSided,
+            nan_policy: NanPolicy::Propagate,
+        }
+    }
+}
+
+/// Statistic and p-value, plus the number of pairs (x_i, y_i) actually used.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TauResult {
+    /// Kendall's tau (of the requested variant).
+    pub statistic: f64,
+    /// p-value for the null tau = 0.
+    pub pvalue: f64,
+    /// Observations used (after NaN omission).
+    pub n_used: u64,
+}
+
+impl TauResult {
+    fn nan(n_used: u64) -> Self {
+        TauResult {
+            statistic: f64::NAN,
+            pvalue: f64::NAN,
+            n_used,
+        }
+    }
+}
+
+/// Kendall's tau of the requested variant from pair counts. NaN when undefined (n < 2; for tau-b
+/// and tau-c also when x or y is constant). tau-a of a constant variable is 0 (sign(0) = 0).
+pub fn statistic(c: &PairCounts, variant: Variant) -> f64 {
+    let total = c.total_pairs();
+    if total == 0 {
+        return f64::NAN;
+    }
+    let cmd = c.concordant_minus_discordant() as f64;
+    let tau = match variant {
+        Variant::A => cmd / total as f64,
+        _ if c.x_ties == total || c.y_ties == total => return f64::NAN,
+        Variant::B => cmd / ((total - c.x_ties) as f64).sqrt() / ((total - c.y_ties) as f64).sqrt(),
+        Variant::C => {
+            let m = c.distinct_x.min(c.distinct_y) as u128;
+            let n = c.n as u128;
+            2.0 * cmd / ((n * n * (m - 1)) as f64 / m as f64)
+        }
+    };
+    tau.clamp(-1.0, 1.0)
+}
+
+/// p-value from pair counts (the same for every variant: it depends on C - D only).
+pub fn pvalue(c: &PairCounts, method: Method, alternative: Alternative) -> Result<f64> {
+    let total = c.total_pairs();
+    if total == 0 || c.x_ties == total || c.y_ties == total {
+        return Ok(f64::NAN);
+    }
+    let ties = c.x_ties != 0 || c.y_ties != 0;
+    let exact = match method {
+        Method::Exact if ties => {
+            return Err(Error::invalid(
+                "method",
+                "ties found, the exact method cannot be used; use method=\"asymptotic\" or \"auto\"",
+            ));
+        }
+        Method::Exact => true,
+        Method::Asymptotic => false,
+        Method::Auto => !ties && (c.n <= 33 || c.discordant.min(total - c.discordant) <= 1),
+    };
+    if exact {
+        pvalue::exact(c.n, total - c.discordant, alternative)
+    } else {
+        Ok(pvalue::asymptotic(c, alternative))
+    }
+}
+
+/// Statistic and p-value from pair counts.
+pub fn tau_from_counts(c: &PairCounts, opts: &TauOptions) -> Result<TauResult> {
+    Ok(TauResult {
+        statistic: statistic(c, opts.variant),
+        pvalue: pvalue(c, opts.method, opts.alternative)?,
+        n_used: c.n,
+    })
+}
+
+fn check_same_length(x: &[f64], y: &[f64], x_name: &str, y_name: &str) -> Result<()> {
+    if x.len() != y.len() {
+        return Err(Error::shape(
+            y_name,
+            format!("the same length as {x_name} ({})", x.len()),
+            format!("length {}", y.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Paired observations after the NaN policy: borrowed when nothing was dropped.
+type Paired<'a> = (Cow<'a, [f64]>, Cow<'a, [f64]>);
+
+/// Applies the NaN policy to a pair of arrays: `None` means "the result is NaN" (propagate),
+/// otherwise the (possibly filtered) arrays.
+fn apply_nan_policy<'a>(
+    x: &'a [f64],
+    y: &'a [f64],
+    policy: NanPolicy,
+    x_name: &str,
+    y_name: &str,
+) -> Result<Option<Paired<'a>>> {
+    let x_nan = x.iter().any(|v| v.is_nan());
+    let y_nan = y.iter().any(|v| v.is_nan());
+    if !x_nan && !y_nan {
+        return Ok(Some((Cow::Borrowed(x), Cow::Borrowed(y))));
+    }
+    match policy {
+        NanPolicy::Propagate => Ok(None),
+        NanPolicy::Raise => Err(Error::invalid(
+            if x_nan { x_name } else { y_name },
+            "the input contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop those pairs",
+        )),
+        NanPolicy::Omit => {
+            let (fx, fy): (Vec<f64>, Vec<f64>) = x
+                .iter()
+                .zip(y)
+                .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+                .map(|(a, b)| (*a, *b))
+                .unzip();
+            Ok(Some((Cow::Owned(fx), Cow::Owned(fy))))
+        }
+    }
+}
+
+/// Kendall's tau of x and y with scipy's semantics (see [`TauOptions`]).
+pub fn kendall_tau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult> {
+    check_same_length(x, y, "x", "y")?;
+    let Some((x, y)) = apply_nan_policy(x, y, opts.nan_policy, "x", "y")? else {
+        return Ok(TauResult::nan(x.len() as u64));
+    };
+    if x.len() < 2 {
+        return Ok(TauResult::nan(x.len() as u64));
+    }
+    tau_from_counts(&pair_counts(&x, &y), opts)
+}
+
+/// Kendall's tau of every column against `y`, in parallel over columns. `y` is ranked once.
+pub fn kendall_tau_many(
+    columns: &[Vec<f64>],
+    y: &[f64],
+    opts: &TauOptions,
+) -> Result<Vec<TauResult>> {
+    for col in columns {
+        check_same_length(y, col, "y", "X")?;
+    }
+    let y_has_nan = y.iter().any(|v| v.is_nan());
+    if y_has_nan && opts.nan_policy == NanPolicy::Raise {
+        return Err(Error::invalid(
+            "y",
+            "the input contains NaN (nan_policy=\"raise\")",
+        ));
+    }
+    let col_has_nan: Vec<bool> = columns
+        .iter()
+        .map(|c| c.iter().any(|v| v.is_nan()))
+        .collect();
+    if opts.nan_policy == NanPolicy::Raise {
+        if let Some(j) = col_has_nan.iter().position(|&b| b) {
+            return Err(Error::invalid(
+                "X",
+                format!("column {j} contains NaN (nan_policy=\"raise\")"),
+            ));
+        }
+    }
+    // Columns without NaN share y's ranking (when y has none either); the rest go one by one.
+    let shared: Vec<usize> = if y_has_nan || y.len() < 2 {
+        Vec::new()
+    } else {
+        (0..columns.len()).filter(|&j| !col_has_nan[j]).collect()
+    };
+    let mut results = vec![TauResult::nan(y.len() as u64); columns.len()];
+    if !shared.is_empty() {
+        let ranked_y = Ranked::new(y);
+        let cols: Vec<Vec<f64>> = shared.iter().map(|&j| columns[j].clone()).collect();
+        let counts = pair_counts_against(&cols, &ranked_y);
+        for (&j, c) in shared.iter().zip(&counts) {
+            results[j] = tau_from_counts(c, opts)?;
+        }
+    }
+    let rest: Vec<usize> = (0..columns.len()).filter(|j| !shared.contains(j)).collect();
+    let rest_results: Vec<Result<TauResult>> = rest
+        .par_iter()
+        .map(|&j| kendall_tau(&columns[j], y, opts))
+        .collect();
+    for (&j, r) in rest.iter().zip(rest_results) {
+        results[j] = r?;
+    }
+    Ok(results)
+}
+
+/// The m x m matrix (row-major) of pairwise Kendall taus between columns, pandas' `corr("kendall")`
+/// semantics: pairwise-complete observations under [`NanPolicy::Omit`], 1 on the diagonal whenever
+/// the column has at least one value, NaN where undefined.
+pub fn kendall_tau_matrix(
+    columns: &[Vec<f64>],
+    variant: Variant,
+    nan_policy: NanPolicy,
+) -> Result<Vec<f64>> {
+    let m = columns.len();
+    let n = columns.first().map_or(0, Vec::len);
+    for col in columns {
+        if col.len() != n {
+            return Err(Error::shape(
+                "X",
+                format!("columns of length {n}"),
+                format!("length {}", col.len()),
+            ));
+        }
+    }
+    let has_nan: Vec<bool> = columns
+        .iter()
+        .map(|c| c.iter().any(|v| v.is_nan()))
+        .collect();
+    if nan_policy == NanPolicy::Raise {
+        if let Some(j) = has_nan.iter().position(|&b| b) {
+            return Err(Error::invalid(
+                "X",
+                format!("column {j} contains NaN (nan_policy=\"raise\")"),
+            ));
+        }
+    }
+    let ranked: Vec<Option<Ranked>> = columns
+        .par_iter()
+        .zip(&has_nan)
+        .map(|(c, &nan)| (!nan && n >= 2).then(|| Ranked::new(c)))
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..m)
+        .flat_map(|i| ((i + 1)..m).map(move |j| (i, j)))
+        .collect();
+    let opts = TauOptions {
+        variant,
+        nan_policy,
+        ..TauOptions::default()
+    };
+    let values: Vec<f64> = pairs
+        .par_iter()
+        .map_init(Scratch::default, |scratch, &(i, j)| {
+            match (&ranked[i], &ranked[j]) {
+                (Some(ri), Some(rj)) => {
+                    statistic(&counts::pair_counts_ranked(ri, rj, scratch), variant)
+                }
+                _ => kendall_tau_statistic_only(&columns[i], &columns[j], &opts),
+            }
+        })
+        .collect();
+    let mut out = vec![f64::NAN; m * m];
+    for (&(i, j), &v) in pairs.iter().zip(&values) {
+        out[i * m + j] = v;
+        out[j * m + i] = v;
+    }
+    for (i, col) in columns.iter().enumerate() {
+        let valid = match nan_policy {
+            NanPolicy::Omit => col.iter().any(|v| !v.is_nan()),
+            _ => n >= 1 && !has_nan[i],
+        };
+        out[i * m + i] = if valid { 1.0 } else { f64::NAN };
+    }
+    Ok(out)
+}
+
+fn kendall_tau_statistic_only(x: &[f64], y: &[f64], opts: &TauOptions) -> f64 {
+    match apply_nan_policy(x, y, opts.nan_policy, "x", "y") {
+        Ok(Some((fx, fy))) if fx.len() >= 2 => statistic(&pair_counts(&fx, &fy), opts.variant),
+        _ => f64::NAN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_example_all_variants() {
+        // x = [1,1,2,3], y = [1,2,3,4]: tau-a 0.8333, tau-b 0.9129, tau-c 0.9375 (spec/rank.md).
+        let x = [1.0, 1.0, 2.0, 3.0];
+        let y = [1.0, 2.0, 3.0, 4.0];
+        let c = pair_counts(&x, &y);
+        assert!((statistic(&c, Variant::A) - 5.0 / 6.0).abs() < 1e-15);
+        assert!((statistic(&c, Variant::B) - 0.912_870_929_175_277).abs() < 1e-15);
+        assert!((statistic(&c, Variant::C) - 0.9375).abs() < 1e-15);
+        // scipy: pvalue 0.07095149242730563 (asymptotic, ties present).
+        let p = pvalue(&c, Method::Auto, Alternative::TwoSided).unwrap();
+        assert!((p - 0.070_951_492_427_305_63).abs() < 1e-15);
+    }
+
+    #[test]
+    fn degenerate_inputs_give_nan() {
+        let opts = TauOptions::default();
+        assert!(
+            kendall_tau(&[1.0], &[2.0], &opts)
+                .unwrap()
+                .statistic
+                .is_nan()
+        );
+        let r = kendall_tau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &opts).unwrap();
+        assert!(r.statistic.is_nan() && r.pvalue.is_nan());
+        let a = TauOptions {
+            variant: Variant::A,
+            ..opts
+        };
+        assert_eq!(
+            kendall_tau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &a)
+                .unwrap()
+                .statistic,
+            0.0
+        );
+    }
+
+    #[test]
+    fn nan_policies() {
+        let x = [1.0, 2.0, f64::NAN, 4.0];
+        let y = [1.0, 2.0, 3.0, 5.0];
+        let mut opts = TauOptions::default();
+        assert!(kendall_tau(&x, &y, &opts).unwrap().statistic.is_nan());
+        opts.nan_policy = NanPolicy::Omit;
+        let r = kendall_tau(&x, &y, &opts).unwrap();
+        assert_eq!((r.statistic, r.n_used), (1.0, 3));
+        opts.nan_policy = NanPolicy::Raise;
+        assert!(kendall_tau(&x, &y, &opts).is_err());
+    }
+
+    #[test]
+    fn options_parse_with_clear_errors() {
+        assert_eq!(Variant::parse("c").unwrap(), Variant::C);
+        let e = Method::parse("fast").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "method: expected one of \"auto\", \"exact\", \"asymptotic\", got \"fast\""
+        );
+        assert!(Alternative::parse("two_sided").is_err());
+        assert_eq!(NanPolicy::parse("omit").unwrap(), NanPolicy::Omit);
+    }
+
+    #[test]
+    fn exact_refuses_ties() {
+        let opts = TauOptions {
+            method: Method::Exact,
+            ..TauOptions::default()
+        };
+        assert!(kendall_tau(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0], &opts).is_err());
+    }
+
+    #[test]
+    fn matrix_matches_pairwise_calls() {
+        let cols: Vec<Vec<f64>> = (0..4)
+            .map(|j| {
+                (0..60)
+                    .map(|i| {
+                        ((i * (j + 3) * 7919) % 61) as f64
+                            + if j == 2 { (i % 3) as f64 } else { 0.0 }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mat = kendall_tau_matrix(&cols, Variant::B, NanPolicy::Omit).unwrap();
+        for i in 0..4 {
+            for j in 0..4 {
+                let expected = if i == j {
+                    1.0
+                } else {
+                    kendall_tau(&cols[i], &cols[j], &TauOptions::default())
+                        .unwrap()
+                        .statistic
+                };
+                assert!((mat[i * 4 + j] - expected).abs() < 1e-15);
+            }
+        }
+    }
+}

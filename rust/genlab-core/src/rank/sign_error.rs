@@ -1,0 +1,218 @@
+//! Robust sign-error (Dziugaite et al. 2020, "In search of robust measures of generalization").
+//!
+//! An environment is a pair of configurations that differ in exactly one hyperparameter. For every
+//! pair of runs (one from each configuration) the sign-error is (1 - sign(d mu) sign(d g)) / 2; the
+//! environment's error is their weighted mean. With Hoeffding weighting a pair weighs
+//! (w - w_min)_+ with w = (1 - 2 exp(-2 n (|d g| / 2)^2))_+^2, the probability bound that the two gaps
+//! truly differ when each is estimated from n samples.
+
+use rayon::prelude::*;
+
+use super::NanPolicy;
+use super::grid::{Codes, check_lengths, finite_models};
+use crate::error::{Error, Result};
+
+/// How pairs of runs are weighted inside an environment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Weighting {
+    /// Every pair weighs 1.
+    Uniform,
+    /// Hoeffding weight of the gap difference, minus `min_weight`, floored at 0.
+    Hoeffding {
+        /// Number of samples each gap was estimated from (e.g. the test-set size).
+        n_samples: f64,
+        /// Weights below this are discarded (Dziugaite et al. use 0.5).
+        min_weight: f64,
+    },
+}
+
+impl Weighting {
+    fn weight(&self, gap_difference: f64) -> f64 {
+        match *self {
+            Weighting::Uniform => 1.0,
+            Weighting::Hoeffding {
+                n_samples,
+                min_weight,
+            } => {
+                let half = gap_difference.abs() / 2.0;
+                let w = (1.0 - 2.0 * (-2.0 * n_samples * half * half).exp())
+                    .max(0.0)
+                    .powi(2);
+                (w - min_weight).max(0.0)
+            }
+        }
+    }
+}
+
+/// One environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Environment {
+    /// The axis on which the two configurations differ.
+    pub axis: usize,
+    /// A model of the first configuration (the lowest index).
+    pub model_a: usize,
+    /// A model of the second configuration (the lowest index).
+    pub model_b: usize,
+    /// Weighted mean sign-error (NaN when the total weight is 0, or a run has a NaN).
+    pub error: f64,
+    /// Total weight of the pairs of runs (NaN when a run has a NaN).
+    pub weight: f64,
+    /// Number of pairs of runs.
+    pub n_pairs: usize,
+}
+
+fn sign(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// Every environment of the grid with its sign-error.
+pub fn sign_error(
+    measure: &[f64],
+    gap: &[f64],
+    codes: &Codes<'_>,
+    weighting: Weighting,
+    nan_policy: NanPolicy,
+) -> Result<Vec<Environment>> {
+    check_lengths(measure, gap, codes)?;
+    if let Weighting::Hoeffding {
+        n_samples,
+        min_weight,
+    } = weighting
+    {
+        if !(n_samples > 0.0 && n_samples.is_finite()) {
+            return Err(Error::invalid(
+                "n_samples",
+                format!("must be a positive number, got {n_samples}"),
+            ));
+        }
+        if !(0.0..1.0).contains(&min_weight) {
+            return Err(Error::invalid(
+                "min_weight",
+                format!("must be in [0, 1), got {min_weight}"),
+            ));
+        }
+    }
+    let models = finite_models(measure, gap);
+    if models.len() < measure.len() {
+        match nan_policy {
+            NanPolicy::Raise => {
+                return Err(Error::invalid(
+                    "measure",
+                    "measure or gap contains NaN (nan_policy=\"raise\")",
+                ));
+            }
+            // A NaN run makes the error (and weight) of its environments NaN.
+            NanPolicy::Propagate | NanPolicy::Omit => {}
+        }
+    }
+    let pool: Vec<usize> = if nan_policy == NanPolicy::Omit {
+        models
+    } else {
+        (0..measure.len()).collect()
+    };
+    // Configurations (runs sharing every code), then per axis the cells of configurations.
+    let configs = codes.group_models(&pool, None);
+    let representatives: Vec<usize> = configs.iter().map(|c| c[0]).collect();
+    let mut envs: Vec<(usize, usize, usize)> = Vec::new();
+    for axis in 0..codes.n_axes() {
+        for cell in codes.cells(&representatives, axis) {
+            // Representatives of configs in this cell; map back to config positions.
+            let members: Vec<usize> = cell
+                .iter()
+                .map(|r| representatives.binary_search(r).expect("representative"))
+                .collect();
+            for (p, &a) in members.iter().enumerate() {
+                for &b in &members[p + 1..] {
+                    envs.push((axis, a, b));
+                }
+            }
+        }
+    }
+    Ok(envs
+        .par_iter()
+        .map(|&(axis, a, b)| {
+            let (mut weighted, mut total, mut n_pairs) = (0.0, 0.0, 0usize);
+            let mut has_nan = false;
+            for &i in &configs[a] {
+                for &j in &configs[b] {
+                    let dg = gap[i] - gap[j];
+                    let dm = measure[i] - measure[j];
+                    if dg.is_nan() || dm.is_nan() {
+                        has_nan = true;
+                    }
+                    let w = weighting.weight(dg);
+                    weighted += w * (1.0 - sign(dm) * sign(dg)) / 2.0;
+                    total += w;
+                    n_pairs += 1;
+                }
+            }
+            let error = if has_nan {
+                f64::NAN
+            } else if total > 0.0 {
+                weighted / total
+            } else {
+                f64::NAN
+            };
+            let total = if has_nan { f64::NAN } else { total };
+            Environment {
+                axis,
+                model_a: configs[a][0],
+                model_b: configs[b][0],
+                error,
+                weight: total,
+                n_pairs,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environments_of_a_small_grid() {
+        // 2 x 2 grid with 2 seeds each: 4 environments (2 per axis), 4 pairs of runs each.
+        let mut data = Vec::new();
+        let mut gap = Vec::new();
+        for a in 0..2 {
+            for b in 0..2 {
+                for s in 0..2 {
+                    data.extend([a, b]);
+                    gap.push(a as f64 + 2.0 * b as f64 + 0.1 * s as f64);
+                }
+            }
+        }
+        let codes = Codes::new(&data, 8, 2).unwrap();
+        let envs =
+            sign_error(&gap, &gap, &codes, Weighting::Uniform, NanPolicy::Propagate).unwrap();
+        assert_eq!(envs.len(), 4);
+        assert!(envs.iter().all(|e| e.error == 0.0 && e.n_pairs == 4));
+        let flipped: Vec<f64> = gap.iter().map(|g| -g).collect();
+        let envs = sign_error(
+            &flipped,
+            &gap,
+            &codes,
+            Weighting::Uniform,
+            NanPolicy::Propagate,
+        )
+        .unwrap();
+        assert!(envs.iter().all(|e| e.error == 1.0));
+    }
+
+    #[test]
+    fn hoeffding_weight_discards_tiny_differences() {
+        let w = Weighting::Hoeffding {
+            n_samples: 10000.0,
+            min_weight: 0.5,
+        };
+        assert_eq!(w.weight(0.001), 0.0);
+        assert!(w.weight(0.1) > 0.49);
+    }
+}

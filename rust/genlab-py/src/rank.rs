@@ -1,0 +1,266 @@
+//! Bindings of genlab_core::rank.
+
+use genlab_core::rank::{
+    self, Alternative, Method, NanPolicy, TauOptions, Variant, cmi, granulated, grid::Codes,
+    sign_error,
+};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+
+use crate::errors::IntoPyResult;
+use crate::parallel::run;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(kendall_tau, m)?)?;
+    m.add_function(wrap_pyfunction!(kendall_tau_many, m)?)?;
+    m.add_function(wrap_pyfunction!(kendall_tau_matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(granulated_kendall, m)?)?;
+    m.add_function(wrap_pyfunction!(conditional_mutual_information, m)?)?;
+    m.add_function(wrap_pyfunction!(sign_error_environments, m)?)?;
+    Ok(())
+}
+
+fn options(
+    variant: &str,
+    method: &str,
+    alternative: &str,
+    nan_policy: &str,
+) -> PyResult<TauOptions> {
+    Ok(TauOptions {
+        variant: Variant::parse(variant).py()?,
+        method: Method::parse(method).py()?,
+        alternative: Alternative::parse(alternative).py()?,
+        nan_policy: NanPolicy::parse(nan_policy).py()?,
+    })
+}
+
+fn columns_of(x: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
+    x.as_array()
+        .columns()
+        .into_iter()
+        .map(|c| c.to_vec())
+        .collect()
+}
+
+/// Kendall's tau of two float64 arrays: (statistic, pvalue, n_used).
+#[pyfunction]
+#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate"))]
+fn kendall_tau(
+    py: Python<'_>,
+    x: PyReadonlyArray1<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+    variant: &str,
+    method: &str,
+    alternative: &str,
+    nan_policy: &str,
+) -> PyResult<(f64, f64, u64)> {
+    let opts = options(variant, method, alternative, nan_policy)?;
+    let (x, y) = (x.as_slice()?, y.as_slice()?);
+    let r = run(py, None, || rank::kendall_tau(x, y, &opts))?.py()?;
+    Ok((r.statistic, r.pvalue, r.n_used))
+}
+
+type ManyResult<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+);
+
+/// Kendall's tau of every column of X (n, m) against y (n): (statistics, pvalues, n_used).
+#[pyfunction]
+#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn kendall_tau_many<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    variant: &str,
+    method: &str,
+    alternative: &str,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<ManyResult<'py>> {
+    let opts = options(variant, method, alternative, nan_policy)?;
+    let columns = columns_of(&x);
+    let y = y.as_slice()?;
+    let results = run(py, n_jobs, || rank::kendall_tau_many(&columns, y, &opts))?.py()?;
+    let stats: Vec<f64> = results.iter().map(|r| r.statistic).collect();
+    let pvalues: Vec<f64> = results.iter().map(|r| r.pvalue).collect();
+    let n_used: Vec<u64> = results.iter().map(|r| r.n_used).collect();
+    Ok((
+        stats.into_pyarray(py),
+        pvalues.into_pyarray(py),
+        n_used.into_pyarray(py),
+    ))
+}
+
+/// Matrix (m, m) of pairwise Kendall taus between the columns of X (n, m).
+#[pyfunction]
+#[pyo3(signature = (x, *, variant="b", nan_policy="omit", n_jobs=None))]
+fn kendall_tau_matrix<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    variant: &str,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let variant = Variant::parse(variant).py()?;
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let columns = columns_of(&x);
+    let m = columns.len();
+    let flat = run(py, n_jobs, || {
+        rank::kendall_tau_matrix(&columns, variant, nan_policy)
+    })?
+    .py()?;
+    let matrix = ndarray::Array2::from_shape_vec((m, m), flat)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    Ok(matrix.into_pyarray(py))
+}
+
+fn codes_of<'a>(codes: &'a PyReadonlyArray2<'_, i64>) -> PyResult<Codes<'a>> {
+    let shape = codes.as_array().dim();
+    Codes::new(codes.as_slice()?, shape.0, shape.1).py()
+}
+
+type GranulatedResult<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    f64,
+    f64,
+    usize,
+);
+
+/// Granulated Kendall coefficient: (axis_psi, cells_used, cells_skipped, psi, overall_tau, n_used).
+#[pyfunction]
+#[pyo3(signature = (measure, gap, codes, *, variant="a", nan_policy="propagate", n_jobs=None))]
+fn granulated_kendall<'py>(
+    py: Python<'py>,
+    measure: PyReadonlyArray1<'py, f64>,
+    gap: PyReadonlyArray1<'py, f64>,
+    codes: PyReadonlyArray2<'py, i64>,
+    variant: &str,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<GranulatedResult<'py>> {
+    let variant = Variant::parse(variant).py()?;
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let codes = codes_of(&codes)?;
+    let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
+    let g = run(py, n_jobs, || {
+        granulated::granulated_kendall(measure, gap, &codes, variant, nan_policy)
+    })?
+    .py()?;
+    let used: Vec<u64> = g.cells_used.iter().map(|&c| c as u64).collect();
+    let skipped: Vec<u64> = g.cells_skipped.iter().map(|&c| c as u64).collect();
+    Ok((
+        g.axis_psi.into_pyarray(py),
+        used.into_pyarray(py),
+        skipped.into_pyarray(py),
+        g.psi,
+        g.overall_tau,
+        g.n_used,
+    ))
+}
+
+/// (axes, mutual_information, gap_entropy, score) of one conditioning subset.
+type SubsetRow = (Vec<usize>, f64, f64, f64);
+
+/// Conditional-MI scores per conditioning subset: list of (axes, mutual_information, gap_entropy, score).
+#[pyfunction]
+#[pyo3(signature = (measure, gap, codes, *, min_subset_size=0, max_subset_size=2, nan_policy="propagate", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn conditional_mutual_information(
+    py: Python<'_>,
+    measure: PyReadonlyArray1<'_, f64>,
+    gap: PyReadonlyArray1<'_, f64>,
+    codes: PyReadonlyArray2<'_, i64>,
+    min_subset_size: usize,
+    max_subset_size: usize,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<Vec<SubsetRow>> {
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let codes = codes_of(&codes)?;
+    let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
+    let scores = run(py, n_jobs, || {
+        cmi::conditional_mutual_information(
+            measure,
+            gap,
+            &codes,
+            min_subset_size,
+            max_subset_size,
+            nan_policy,
+        )
+    })?
+    .py()?;
+    Ok(scores
+        .into_iter()
+        .map(|s| (s.axes, s.mutual_information, s.gap_entropy, s.score))
+        .collect())
+}
+
+type EnvironmentArrays<'py> = (
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+);
+
+/// Sign-error environments: (axis, model_a, model_b, error, weight, n_pairs) as arrays.
+#[pyfunction]
+#[pyo3(signature = (measure, gap, codes, *, weighting="none", n_samples=None, min_weight=0.5, nan_policy="propagate", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn sign_error_environments<'py>(
+    py: Python<'py>,
+    measure: PyReadonlyArray1<'py, f64>,
+    gap: PyReadonlyArray1<'py, f64>,
+    codes: PyReadonlyArray2<'py, i64>,
+    weighting: &str,
+    n_samples: Option<f64>,
+    min_weight: f64,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<EnvironmentArrays<'py>> {
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let weighting = match (weighting, n_samples) {
+        ("none", _) => sign_error::Weighting::Uniform,
+        ("hoeffding", Some(n_samples)) => sign_error::Weighting::Hoeffding {
+            n_samples,
+            min_weight,
+        },
+        ("hoeffding", None) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "n_samples: weighting=\"hoeffding\" needs the number of samples each gap was estimated from",
+            ));
+        }
+        (other, _) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "weighting: expected one of \"none\", \"hoeffding\", got \"{other}\""
+            )));
+        }
+    };
+    let codes = codes_of(&codes)?;
+    let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
+    let envs = run(py, n_jobs, || {
+        sign_error::sign_error(measure, gap, &codes, weighting, nan_policy)
+    })?
+    .py()?;
+    let axis: Vec<u64> = envs.iter().map(|e| e.axis as u64).collect();
+    let a: Vec<u64> = envs.iter().map(|e| e.model_a as u64).collect();
+    let b: Vec<u64> = envs.iter().map(|e| e.model_b as u64).collect();
+    let error: Vec<f64> = envs.iter().map(|e| e.error).collect();
+    let weight: Vec<f64> = envs.iter().map(|e| e.weight).collect();
+    let pairs: Vec<u64> = envs.iter().map(|e| e.n_pairs as u64).collect();
+    Ok((
+        axis.into_pyarray(py),
+        a.into_pyarray(py),
+        b.into_pyarray(py),
+        error.into_pyarray(py),
+        weight.into_pyarray(py),
+        pairs.into_pyarray(py),
+    ))
+}

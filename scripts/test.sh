@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything genlab needs into .venv (created if missing) and runs every check:
+# Rust tests, the Python test suite, and the linters (rustfmt, clippy, ruff, mypy --strict).
+# This is the README's test command and what CI runs (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+step "Python environment (.venv) and dependencies"
+ensure_venv
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet "maturin>=1.7,<2"
+step "Build the extension (dev profile: optimized, no LTO) and install genlab[dev,torch,ray]"
+maturin develop --quiet --extras dev,torch,ray
+
+step "Rust: tests, formatting, clippy"
+cargo test --quiet -p genlab-core
+cargo fmt --all --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+step "Python: ruff, mypy --strict"
+ruff check python tests benches
+ruff format --check python tests benches
+mypy
+
+step "Python: pytest"
+set +e
+python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests (exit 5): nothing to run is not a failure of the code" >&2
+  status=0
+fi
+exit "$status"
