@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::NanPolicy;
-use super::grid::{Codes, check_lengths, finite_models};
+use super::grid::{Codes, check_lengths, models_without_nan};
 use crate::error::{Error, Result};
 
 /// Score of one conditioning subset.
@@ -123,29 +123,18 @@ pub fn conditional_mutual_information(
             format!("must be <= max_subset_size ({max_size}), got {min_size}"),
         ));
     }
-    let models = finite_models(measure, gap);
+    let (models, has_nan) = models_without_nan(measure, gap, nan_policy)?;
     let all_subsets = subsets(codes.n_axes(), min_size, max_size);
-    if models.len() < measure.len() {
-        match nan_policy {
-            NanPolicy::Raise => {
-                return Err(Error::invalid(
-                    "measure",
-                    "measure or gap contains NaN (nan_policy=\"raise\")",
-                ));
-            }
-            NanPolicy::Propagate => {
-                return Ok(all_subsets
-                    .into_iter()
-                    .map(|axes| SubsetScore {
-                        axes,
-                        mutual_information: f64::NAN,
-                        gap_entropy: f64::NAN,
-                        score: f64::NAN,
-                    })
-                    .collect());
-            }
-            NanPolicy::Omit => {}
-        }
+    if has_nan && nan_policy == NanPolicy::Propagate {
+        return Ok(all_subsets
+            .into_iter()
+            .map(|axes| SubsetScore {
+                axes,
+                mutual_information: f64::NAN,
+                gap_entropy: f64::NAN,
+                score: f64::NAN,
+            })
+            .collect());
     }
     let mu: Vec<f64> = models.iter().map(|&i| measure[i]).collect();
     let g: Vec<f64> = models.iter().map(|&i| gap[i]).collect();

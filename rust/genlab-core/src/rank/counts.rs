@@ -79,6 +79,37 @@ impl TieStats {
     }
 }
 
+/// Lengths of the runs of equal values in a sorted slice.
+fn run_lengths<T: PartialEq>(sorted: &[T]) -> impl Iterator<Item = u64> + '_ {
+    let mut k = 0;
+    std::iter::from_fn(move || {
+        if k >= sorted.len() {
+            return None;
+        }
+        let start = k;
+        k += 1;
+        while k < sorted.len() && sorted[k] == sorted[start] {
+            k += 1;
+        }
+        Some((k - start) as u64)
+    })
+}
+
+/// Pairs tied within a slice, after sorting it: sum of t(t-1)/2 over its runs of equal values.
+fn tied_pairs_sorting<T: Ord>(values: &mut [T]) -> u64 {
+    values.sort_unstable();
+    run_lengths(values).map(|t| t * (t - 1) / 2).sum()
+}
+
+/// Tie statistics of a sorted slice.
+fn tie_stats_sorted<T: PartialEq>(sorted: &[T]) -> TieStats {
+    let mut stats = TieStats::default();
+    for t in run_lengths(sorted) {
+        stats.add_group(t);
+    }
+    stats
+}
+
 /// Order-preserving map from a non-NaN f64 to u64; -0.0 and 0.0 map to the same key (they compare
 /// equal, as in numpy).
 #[inline]
@@ -564,26 +595,10 @@ pub struct Scratch {
 /// Pairs tied in both variables inside runs of tied x (`run_bounds` as in [`discordant_bitset`]):
 /// sorts each run's y ranks in place.
 fn joint_ties_in_runs(seq: &mut [u32], run_bounds: &[u32]) -> u64 {
-    let mut joint = 0u64;
-    for bounds in run_bounds.windows(2) {
-        let (start, end) = (bounds[0] as usize, bounds[1] as usize);
-        if end - start < 2 {
-            continue;
-        }
-        let run = &mut seq[start..end];
-        run.sort_unstable();
-        let mut k = 0;
-        while k < run.len() {
-            let mut m = k + 1;
-            while m < run.len() && run[m] == run[k] {
-                m += 1;
-            }
-            let t = (m - k) as u64;
-            joint += t * (t - 1) / 2;
-            k = m;
-        }
-    }
-    joint
+    run_bounds
+        .windows(2)
+        .map(|b| tied_pairs_sorting(&mut seq[b[0] as usize..b[1] as usize]))
+        .sum()
 }
 
 /// Pair counts of two ranked variables of equal length.
@@ -655,18 +670,7 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
         x_stats.add_group((end - start) as u64);
         if end - start > 1 {
             // Order the run by y so that pairs tied in x are not counted as inversions.
-            let run = &mut seq[start..end];
-            run.sort_unstable();
-            let mut k = 0;
-            while k < run.len() {
-                let mut m = k + 1;
-                while m < run.len() && run[m] == run[k] {
-                    m += 1;
-                }
-                let t = (m - k) as u64;
-                joint_ties += t * (t - 1) / 2;
-                k = m;
-            }
+            joint_ties += tied_pairs_sorting(&mut seq[start..end]);
         }
         start = end;
     }
@@ -674,16 +678,7 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
     let mut buf = vec![0u64; n];
     let discordant = count_inversions(&mut seq, &mut buf);
     // `seq` is now y's keys in sorted order: its runs are y's tie groups.
-    let mut y_stats = TieStats::default();
-    let mut k = 0;
-    while k < n {
-        let mut m = k + 1;
-        while m < n && seq[m] == seq[k] {
-            m += 1;
-        }
-        y_stats.add_group((m - k) as u64);
-        k = m;
-    }
+    let y_stats = tie_stats_sorted(&seq);
     PairCounts {
         n: n as u64,
         discordant,
@@ -737,17 +732,7 @@ pub fn pair_counts_naive(x: &[f64], y: &[f64]) -> PairCounts {
 fn tie_stats_small(v: &[f64]) -> TieStats {
     let mut keys: Vec<u64> = v.iter().map(|&a| sort_key(a)).collect();
     keys.sort_unstable();
-    let mut stats = TieStats::default();
-    let mut k = 0;
-    while k < keys.len() {
-        let mut m = k + 1;
-        while m < keys.len() && keys[m] == keys[k] {
-            m += 1;
-        }
-        stats.add_group((m - k) as u64);
-        k = m;
-    }
-    stats
+    tie_stats_sorted(&keys)
 }
 
 /// Pair counts of many columns against one shared, already-ranked variable, in parallel.

@@ -8,9 +8,9 @@
 use rayon::prelude::*;
 
 use super::counts::pair_counts;
-use super::grid::{Codes, check_lengths, finite_models};
+use super::grid::{Codes, check_lengths, models_without_nan};
 use super::{NanPolicy, Variant, statistic};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Result of [`granulated_kendall`].
 #[derive(Debug, Clone, PartialEq)]
@@ -39,27 +39,16 @@ pub fn granulated_kendall(
 ) -> Result<Granulated> {
     check_lengths(measure, gap, codes)?;
     let k = codes.n_axes();
-    let models = finite_models(measure, gap);
-    if models.len() < measure.len() {
-        match nan_policy {
-            NanPolicy::Raise => {
-                return Err(Error::invalid(
-                    "measure",
-                    "measure or gap contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop those models",
-                ));
-            }
-            NanPolicy::Propagate => {
-                return Ok(Granulated {
-                    axis_psi: vec![f64::NAN; k],
-                    cells_used: vec![0; k],
-                    cells_skipped: vec![0; k],
-                    psi: f64::NAN,
-                    overall_tau: f64::NAN,
-                    n_used: measure.len(),
-                });
-            }
-            NanPolicy::Omit => {}
-        }
+    let (models, has_nan) = models_without_nan(measure, gap, nan_policy)?;
+    if has_nan && nan_policy == NanPolicy::Propagate {
+        return Ok(Granulated {
+            axis_psi: vec![f64::NAN; k],
+            cells_used: vec![0; k],
+            cells_skipped: vec![0; k],
+            psi: f64::NAN,
+            overall_tau: f64::NAN,
+            n_used: measure.len(),
+        });
     }
     let tau_of = |members: &[usize]| -> f64 {
         if members.len() < 2 {

@@ -1,6 +1,7 @@
 //! Hyperparameter grids as integer codes: which models share a configuration, and which form a
 //! "cell" along an axis (every other hyperparameter fixed).
 
+use super::NanPolicy;
 use crate::error::{Error, Result};
 
 /// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value on
@@ -101,11 +102,24 @@ impl<'a> Codes<'a> {
     }
 }
 
-/// Indices of the models whose measure and gap are both not NaN.
-pub fn finite_models(measure: &[f64], gap: &[f64]) -> Vec<usize> {
-    (0..measure.len())
+/// Indices of the models whose measure and gap are both not NaN, and whether any model was left
+/// out; an error under [`NanPolicy::Raise`] when one was.
+pub fn models_without_nan(
+    measure: &[f64],
+    gap: &[f64],
+    policy: NanPolicy,
+) -> Result<(Vec<usize>, bool)> {
+    let models: Vec<usize> = (0..measure.len())
         .filter(|&i| !measure[i].is_nan() && !gap[i].is_nan())
-        .collect()
+        .collect();
+    let dropped = models.len() < measure.len();
+    if dropped && policy == NanPolicy::Raise {
+        return Err(Error::invalid(
+            "measure",
+            "measure or gap contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop those models",
+        ));
+    }
+    Ok((models, dropped))
 }
 
 /// Checks that measure, gap and codes describe the same models.

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::NanPolicy;
-use super::grid::{Codes, check_lengths, finite_models};
+use super::grid::{Codes, check_lengths, models_without_nan};
 use crate::error::{Error, Result};
 
 /// How pairs of runs are weighted inside an environment.
@@ -98,19 +98,8 @@ pub fn sign_error(
             ));
         }
     }
-    let models = finite_models(measure, gap);
-    if models.len() < measure.len() {
-        match nan_policy {
-            NanPolicy::Raise => {
-                return Err(Error::invalid(
-                    "measure",
-                    "measure or gap contains NaN (nan_policy=\"raise\")",
-                ));
-            }
-            // A NaN run makes the error (and weight) of its environments NaN.
-            NanPolicy::Propagate | NanPolicy::Omit => {}
-        }
-    }
+    // Under "propagate" a NaN run makes the error (and weight) of its environments NaN.
+    let (models, _) = models_without_nan(measure, gap, nan_policy)?;
     let pool: Vec<usize> = if nan_policy == NanPolicy::Omit {
         models
     } else {
