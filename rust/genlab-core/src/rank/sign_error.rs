@@ -108,17 +108,17 @@ pub fn sign_error(
     // Configurations (runs sharing every code), then per axis the cells of configurations.
     let configs = codes.group_models(&pool, None);
     let representatives: Vec<usize> = configs.iter().map(|c| c[0]).collect();
+    let mut config_of = vec![usize::MAX; measure.len()];
+    for (position, &r) in representatives.iter().enumerate() {
+        config_of[r] = position;
+    }
     let mut envs: Vec<(usize, usize, usize)> = Vec::new();
     for axis in 0..codes.n_axes() {
         for cell in codes.cells(&representatives, axis) {
-            // Representatives of configs in this cell; map back to config positions.
-            let members: Vec<usize> = cell
-                .iter()
-                .map(|r| representatives.binary_search(r).expect("representative"))
-                .collect();
-            for (p, &a) in members.iter().enumerate() {
-                for &b in &members[p + 1..] {
-                    envs.push((axis, a, b));
+            // Configurations in one cell differ exactly on `axis`.
+            for (p, &a) in cell.iter().enumerate() {
+                for &b in &cell[p + 1..] {
+                    envs.push((axis, config_of[a], config_of[b]));
                 }
             }
         }
