@@ -3,8 +3,9 @@
 Subcommands
 -----------
 demo
-    Exercise the kernels on generated data and print the results (the main job until the study
-    harness lands).
+    Exercise the kernels on generated data and print the results.
+study run CONFIG --out DIR / study rank DIR / study report DIR
+    The study harness (see :mod:`genlab.study`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,6 +78,135 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- genlab study ------------------------------------------------------------------------------
+
+
+def _orientation() -> tuple[dict[str, int], dict[str, str]]:
+    from genlab.torch.measures import MEASURES
+
+    signs = {name: int(m.orientation) for name, m in MEASURES.items()}
+    notes = {name: m.description for name, m in MEASURES.items()}
+    return signs, notes
+
+
+def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None) -> Any:
+    import dataclasses
+
+    from genlab.study.config import RankingConfig, parse_config
+    from genlab.study.ranking import rank_measures
+    from genlab.study.store import Store
+
+    store = Store(directory)
+    if not store.exists():
+        raise SystemExit(f"genlab study: {directory} holds no study (no {Store.FILENAME})")
+    meta = store.meta()
+    config = parse_config(meta["config_toml"], path=f"{directory}/{Store.FILENAME}")
+    ranking: RankingConfig = config.ranking
+    if gap is not None:
+        ranking = dataclasses.replace(ranking, gap=gap)
+    records = store.records()
+    signs, notes = _orientation()
+    table = rank_measures(
+        records,
+        config=ranking,
+        orientation=signs,
+        exclude_nonconverged=False if include_nonconverged else None,
+    )
+    return store, meta, config, records, table, notes
+
+
+def _study_run(args: argparse.Namespace) -> int:
+    from genlab.study.config import ConfigError, load_config
+    from genlab.study.runner import run_study
+    from genlab.study.store import StoreMismatchError
+
+    try:
+        config = load_config(args.config)
+        ran, skipped = run_study(
+            config,
+            args.out,
+            executor=args.executor,
+            jobs=args.jobs,
+            device=args.device,
+            address=args.address,
+            allow_config_change=args.allow_config_change,
+            progress=not args.quiet,
+        )
+    except (ConfigError, StoreMismatchError) as exc:
+        print(f"genlab study run: {exc}", file=sys.stderr)
+        return 2
+    print(f"{ran} model(s) trained and measured, {skipped} already stored, in {args.out}")
+    if args.no_report:
+        return 0
+    return _study_report(args, directory=args.out)
+
+
+def _study_rank(args: argparse.Namespace) -> int:
+    _, _, _, _, table, _ = _study_table(
+        args.dir, include_nonconverged=args.include_nonconverged, gap=args.gap
+    )
+    print(
+        f"{table.n_models} models ranked against the {table.gap} gap "
+        f"({table.n_excluded} excluded: not converged)\n"
+    )
+    print(table.markdown())
+    return 0
+
+
+def _study_report(args: argparse.Namespace, directory: str | None = None) -> int:
+    from genlab.study.report import write_report
+
+    directory = directory or args.dir
+    include = getattr(args, "include_nonconverged", False)
+    _store, meta, config, records, table, notes = _study_table(
+        directory, include_nonconverged=include, gap=getattr(args, "gap", None)
+    )
+    path = write_report(
+        Path(directory) / "report",
+        records,
+        table,
+        meta=meta,
+        grid=config.grid,
+        orientation_notes=notes,
+    )
+    print(table.markdown())
+    print(f"Report: {path.resolve()}")
+    return 0
+
+
+def _add_study_parser(sub: Any) -> None:
+    study = sub.add_parser("study", help="train a zoo, rank complexity measures, write a report")
+    verbs = study.add_subparsers(dest="verb", required=True)
+
+    run = verbs.add_parser("run", help="train and measure every model of a grid (resumable)")
+    run.add_argument("config", help="study configuration (TOML), e.g. examples/digits-crate.toml")
+    run.add_argument("--out", required=True, help="study directory (created; reused to resume)")
+    run.add_argument("--executor", choices=["local", "ray"], help="overrides [study] executor")
+    run.add_argument("--jobs", type=int, help="parallel models (overrides [study] jobs)")
+    run.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides [study] device")
+    run.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
+    run.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="add runs to a directory made with a different configuration",
+    )
+    run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_study_run, include_nonconverged=False, gap=None)
+
+    rank_ = verbs.add_parser("rank", help="print the measures ranked against the gap")
+    rank_.add_argument("dir", help="study directory")
+    rank_.add_argument("--include-nonconverged", action="store_true")
+    rank_.add_argument("--gap", choices=["loss", "error"], help="overrides [ranking] gap")
+    rank_.set_defaults(func=_study_rank)
+
+    report = verbs.add_parser("report", help="write report.html, PNG plots, CSV and markdown")
+    report.add_argument("dir", help="study directory")
+    report.add_argument("--include-nonconverged", action="store_true")
+    report.add_argument("--gap", choices=["loss", "error"], help="overrides [ranking] gap")
+    report.set_defaults(func=_study_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genlab", description=genlab.__doc__.splitlines()[0] if genlab.__doc__ else None
@@ -86,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n", type=int, default=1_000_000, help="pairs for the Kendall tau timing")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+    _add_study_parser(sub)
     return parser
 
 

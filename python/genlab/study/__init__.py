@@ -1,0 +1,17 @@
+"""The study harness: train a zoo of models over a hyperparameter grid, measure every model, rank
+the measures against the generalization gap, and write a report.
+
+Command line: ``genlab study run CONFIG.toml --out DIR``, ``genlab study rank DIR``,
+``genlab study report DIR``. Python: :func:`genlab.study.runner.run_study`,
+:func:`genlab.study.ranking.rank_measures`, :func:`genlab.study.report.write_report`.
+
+Pieces: ``config`` (TOML, validated), ``grid`` (runs), ``store`` (SQLite, resumable),
+``executors`` (local, process pool, Ray), ``runner`` (train and measure one model), ``ranking``,
+``report``.
+"""
+
+from __future__ import annotations
+
+from genlab.study.config import ConfigError, StudyConfig, load_config, parse_config
+
+__all__ = ["ConfigError", "StudyConfig", "load_config", "parse_config"]

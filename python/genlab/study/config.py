@@ -1,0 +1,365 @@
+"""Study configuration: a TOML file validated into a frozen :class:`StudyConfig`.
+
+A config has these tables (all optional except where noted)::
+
+    [study]     name, seeds (list of ints, required), device ("cpu", "cuda", "auto"),
+                executor ("local" | "ray"), jobs
+    [data]      dataset options: name ("digits"), root, train_size, label_noise, download
+    [model]     fixed model options: family ("crate", "crate-t", ..., "mlp", "cnn") and the
+                family's keyword options (dim, depth, heads, ...)
+    [train]     fixed training options (the fields of genlab.torch.train.TrainConfig)
+    [grid]      axes: option name -> list of values; any [data], [model] or [train] option
+    [measures]  names (list, or "all"), srr (bool), srr_samples
+    [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), bootstrap (int), top (int)
+
+Errors name the table, the key and the line: ``config.toml:12: [grid] lr: the axis is empty``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "ConfigError",
+    "MeasuresConfig",
+    "RankingConfig",
+    "StudyConfig",
+    "load_config",
+    "parse_config",
+]
+
+Scalar = str | int | float | bool
+
+
+class ConfigError(ValueError):
+    """An invalid study configuration; the message names the key and its line."""
+
+
+# Options each table accepts, with the accepted Python types. Model and training options are
+# completed from the PyTorch layer's own signatures (see `_option_schema`), so that this file
+# never drifts from what `build_model` and `TrainConfig` accept.
+_STUDY_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "description": (str,),
+    "seeds": (list,),
+    "device": (str,),
+    "executor": (str,),
+    "jobs": (int,),
+}
+_DATA_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "root": (str,),
+    "train_size": (int,),
+    "label_noise": (float, int),
+    "download": (bool,),
+    "seed": (int,),
+}
+_MEASURES_KEYS: dict[str, tuple[type, ...]] = {
+    "names": (list, str),
+    "srr": (bool,),
+    "srr_samples": (int,),
+}
+_RANKING_KEYS: dict[str, tuple[type, ...]] = {
+    "exclude_nonconverged": (bool,),
+    "gap": (str,),
+    "bootstrap": (int,),
+    "top": (int,),
+    "seed": (int,),
+}
+_TABLES = ("study", "data", "model", "train", "grid", "measures", "ranking")
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuresConfig:
+    """Which complexity measures to compute."""
+
+    names: tuple[str, ...] | None = None  # None: every measure the registry has
+    srr: bool = True
+    srr_samples: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingConfig:
+    """How measures are ranked against the generalization gap."""
+
+    exclude_nonconverged: bool = True
+    gap: str = "loss"  # "loss": test - train cross-entropy; "error": test - train 0-1 error
+    bootstrap: int = 1000
+    top: int = 4
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """A validated study configuration."""
+
+    name: str
+    seeds: tuple[int, ...]
+    data: Mapping[str, Any]
+    model: Mapping[str, Any]
+    train: Mapping[str, Any]
+    grid: Mapping[str, tuple[Scalar, ...]]
+    measures: MeasuresConfig
+    ranking: RankingConfig
+    device: str = "cpu"
+    executor: str = "local"
+    jobs: int = 1
+    description: str = ""
+    source: str = ""
+
+    def axis_table(self, axis: str) -> str:
+        """The table ("data", "model" or "train") an axis belongs to."""
+        schema = _option_schema()
+        for table in ("data", "model", "train"):
+            if axis in schema[table]:
+                return table
+        raise KeyError(axis)
+
+    def content_hash(self) -> str:
+        """Hash of everything that determines the results (not how or where they run)."""
+        payload = {
+            "seeds": list(self.seeds),
+            "data": dict(self.data),
+            "model": dict(self.model),
+            "train": dict(self.train),
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "measures": dataclasses.asdict(self.measures),
+        }
+        blob = json.dumps(payload, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def to_json(self) -> str:
+        """The configuration as JSON (stored with the results)."""
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return json.dumps(d, sort_keys=True, default=str)
+
+
+def _option_schema() -> dict[str, dict[str, tuple[type, ...]]]:
+    """Accepted options of the data, model and train tables, from the PyTorch layer."""
+    from genlab.torch.models import MODEL_OPTIONS
+    from genlab.torch.train import TrainConfig
+
+    train: dict[str, tuple[type, ...]] = {}
+    for f in dataclasses.fields(TrainConfig):
+        train[f.name] = _types_of(f.default)
+    model = {"family": (str,), **{k: _types_of(v) for k, v in MODEL_OPTIONS.items()}}
+    return {"data": dict(_DATA_KEYS), "model": model, "train": train}
+
+
+def _types_of(example: Any) -> tuple[type, ...]:
+    if isinstance(example, bool):
+        return (bool,)
+    if isinstance(example, float):
+        return (float, int)
+    if isinstance(example, int):
+        return (int,)
+    if isinstance(example, str):
+        return (str,)
+    # None default: any scalar.
+    return (str, int, float, bool)
+
+
+class _Lines:
+    """Finds the line of a key in the TOML source, for error messages."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.index: dict[tuple[str, str], int] = {}
+        self.tables: dict[str, int] = {}
+        table = ""
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            header = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]", line)
+            if header:
+                table = header.group(1)
+                self.tables.setdefault(table, number)
+                continue
+            key = re.match(r"^([A-Za-z0-9_-]+)\s*=", line)
+            if key:
+                self.index.setdefault((table, key.group(1)), number)
+
+    def where(self, table: str, key: str | None = None) -> str:
+        number = self.index.get((table, key)) if key else None
+        if number is None:
+            number = self.tables.get(table)
+        return f"{self.path}:{number}" if number else self.path
+
+
+def _fail(lines: _Lines, table: str, key: str | None, message: str) -> ConfigError:
+    label = f"[{table}] {key}" if key else f"[{table}]"
+    return ConfigError(f"{lines.where(table, key)}: {label}: {message}")
+
+
+def _check_table(
+    values: Mapping[str, Any],
+    schema: Mapping[str, tuple[type, ...]],
+    table: str,
+    lines: _Lines,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise _fail(lines, table, key, f"unknown key; expected one of: {known}")
+        out[key] = _check_type(value, schema[key], table, key, lines)
+    return out
+
+
+def _check_type(value: Any, types: tuple[type, ...], table: str, key: str, lines: _Lines) -> Any:
+    ok = False if isinstance(value, bool) and bool not in types else isinstance(value, types)
+    if not ok:
+        expected = " or ".join(t.__name__ for t in types)
+        raise _fail(lines, table, key, f"expected {expected}, got {type(value).__name__} {value!r}")
+    return float(value) if float in types and isinstance(value, int) and int not in types else value
+
+
+def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
+    """Validate a study configuration given as TOML text.
+
+    Raises
+    ------
+    ConfigError
+        With the file, line, table and key of the first problem found.
+    """
+    lines = _Lines(text, path)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    for table, value in raw.items():
+        if table not in _TABLES:
+            raise ConfigError(
+                f"{lines.where(table)}: [{table}]: unknown table; expected one of: {', '.join(_TABLES)}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{lines.where('', table)}: {table}: expected a table [{table}]")
+    schema = _option_schema()
+
+    study = _check_table(raw.get("study", {}), _STUDY_KEYS, "study", lines)
+    if "seeds" not in study:
+        raise _fail(
+            lines, "study", "seeds", "required: a list of integer seeds, e.g. seeds = [0, 1]"
+        )
+    seeds = study["seeds"]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise _fail(
+            lines, "study", "seeds", f"expected a non-empty list of integers, got {seeds!r}"
+        )
+    if len(set(seeds)) != len(seeds):
+        raise _fail(lines, "study", "seeds", f"seeds repeat: {seeds!r}")
+    executor = study.get("executor", "local")
+    if executor not in ("local", "ray"):
+        raise _fail(lines, "study", "executor", f'expected "local" or "ray", got {executor!r}')
+    jobs = study.get("jobs", 1)
+    if jobs < 1:
+        raise _fail(lines, "study", "jobs", f"expected a positive integer, got {jobs}")
+    device = study.get("device", "cpu")
+    if device not in ("cpu", "cuda", "auto"):
+        raise _fail(lines, "study", "device", f'expected "cpu", "cuda" or "auto", got {device!r}')
+
+    data = _check_table(raw.get("data", {}), schema["data"], "data", lines)
+    model = _check_table(raw.get("model", {}), schema["model"], "model", lines)
+    train = _check_table(raw.get("train", {}), schema["train"], "train", lines)
+    for key in ("seed", "device"):
+        if key in train:
+            where = "[study] seeds" if key == "seed" else "[study] device"
+            raise _fail(lines, "train", key, f"set by the study harness; use {where}")
+
+    grid: dict[str, tuple[Scalar, ...]] = {}
+    for axis, values in raw.get("grid", {}).items():
+        tables = [t for t in ("data", "model", "train") if axis in schema[t]]
+        if not tables or axis in ("seed", "device"):
+            options = sorted(set(schema["data"]) | set(schema["model"]) | set(schema["train"]))
+            raise _fail(
+                lines,
+                "grid",
+                axis,
+                f"unknown axis; an axis is a [data], [model] or [train] option: {', '.join(options)}"
+                " (seeds go in [study] seeds)",
+            )
+        if not isinstance(values, list):
+            raise _fail(lines, "grid", axis, f"expected a list of values, got {values!r}")
+        if not values:
+            raise _fail(lines, "grid", axis, "the axis is empty; give at least one value")
+        checked = tuple(
+            _check_type(v, schema[tables[0]][axis], "grid", axis, lines) for v in values
+        )
+        if len(set(checked)) != len(checked):
+            raise _fail(lines, "grid", axis, f"values repeat: {values!r}")
+        if axis in {**data, **model, **train}:
+            raise _fail(lines, "grid", axis, f"also set as a fixed option in [{tables[0]}]")
+        grid[axis] = checked
+
+    measures_raw = _check_table(raw.get("measures", {}), _MEASURES_KEYS, "measures", lines)
+    names = measures_raw.get("names", "all")
+    if isinstance(names, str):
+        if names != "all":
+            raise _fail(
+                lines, "measures", "names", f'expected "all" or a list of names, got {names!r}'
+            )
+        measure_names = None
+    else:
+        from genlab.torch.measures import MEASURES
+
+        unknown = [n for n in names if n not in MEASURES]
+        if unknown:
+            raise _fail(
+                lines,
+                "measures",
+                "names",
+                f"unknown measure(s) {unknown}; known: {', '.join(sorted(MEASURES))}",
+            )
+        measure_names = tuple(names)
+    measures = MeasuresConfig(
+        names=measure_names,
+        srr=measures_raw.get("srr", True),
+        srr_samples=measures_raw.get("srr_samples", 256),
+    )
+
+    ranking_raw = _check_table(raw.get("ranking", {}), _RANKING_KEYS, "ranking", lines)
+    if ranking_raw.get("gap", "loss") not in ("loss", "error"):
+        raise _fail(
+            lines, "ranking", "gap", f'expected "loss" or "error", got {ranking_raw["gap"]!r}'
+        )
+    if ranking_raw.get("bootstrap", 1000) < 0:
+        raise _fail(lines, "ranking", "bootstrap", "expected a non-negative number of resamples")
+    ranking = RankingConfig(**ranking_raw)
+
+    return StudyConfig(
+        name=study.get("name", Path(path).stem),
+        seeds=tuple(seeds),
+        data=data,
+        model=model,
+        train=train,
+        grid=grid,
+        measures=measures,
+        ranking=ranking,
+        device=device,
+        executor=executor,
+        jobs=jobs,
+        description=study.get("description", ""),
+        source=text,
+    )
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from exc
+    return parse_config(text, path=str(p))

@@ -1,0 +1,196 @@
+"""Where runs execute: in this process, in a local process pool, or on a Ray cluster.
+
+Each task trains and measures one model and returns its :class:`RunRecord`; the driver alone
+writes the store. Tasks run with a fixed number of torch threads (cores / jobs), so that the same
+seed gives the same numbers whichever executor runs it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import queue as queue_module
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from genlab.study.config import MeasuresConfig
+from genlab.study.grid import RunSpec
+from genlab.study.store import RunRecord
+
+__all__ = ["ProgressEvent", "execute", "threads_per_task"]
+
+# (run_id, epoch, epochs): a model finished an epoch.
+ProgressEvent = tuple[str, int, int]
+
+
+def threads_per_task(jobs: int) -> int:
+    """Torch threads per task when ``jobs`` tasks share this machine."""
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
+
+
+def _devices(device: str, jobs: int) -> list[str]:
+    """The device of each worker: one GPU per worker when several are visible."""
+    if device in ("cuda", "auto"):
+        try:
+            import torch
+        except ImportError:
+            return ["cpu"] * jobs
+        n = torch.cuda.device_count()
+        if n == 0:
+            if device == "cuda":
+                raise RuntimeError('device = "cuda" but no CUDA GPU is visible')
+            return ["cpu"] * jobs
+        return [f"cuda:{i % n}" for i in range(jobs)]
+    return ["cpu"] * jobs
+
+
+# --- local process pool ------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(devices: Any, events: Any, threads: int) -> None:
+    # Each worker takes one device for its lifetime.
+    _WORKER["device"] = devices.get()
+    _WORKER["events"] = events
+    _WORKER["threads"] = threads
+
+
+def _pool_task(spec: RunSpec, measures: MeasuresConfig) -> RunRecord:
+    from genlab.study.runner import run_one
+
+    events = _WORKER["events"]
+
+    def progress(epoch: int, epochs: int) -> None:
+        events.put((spec.run_id, epoch, epochs))
+
+    return run_one(
+        spec,
+        measures=measures,
+        device=_WORKER["device"],
+        threads=_WORKER["threads"],
+        progress=progress,
+    )
+
+
+def _local(
+    specs: Sequence[RunSpec],
+    measures: MeasuresConfig,
+    *,
+    jobs: int,
+    device: str,
+    on_progress: Callable[[ProgressEvent], None] | None,
+) -> Iterator[RunRecord]:
+    from genlab.study.runner import run_one
+
+    threads = threads_per_task(jobs)
+    if jobs == 1:
+        dev = _devices(device, 1)[0]
+        for spec in specs:
+
+            def progress(epoch: int, epochs: int, run_id: str = spec.run_id) -> None:
+                if on_progress is not None:
+                    on_progress((run_id, epoch, epochs))
+
+            yield run_one(spec, measures=measures, device=dev, threads=threads, progress=progress)
+        return
+    # "spawn": forked children would inherit the parent's torch and rayon thread pools, which do
+    # not survive fork().
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        devices = manager.Queue()
+        for d in _devices(device, jobs):
+            devices.put(d)
+        events = manager.Queue()
+        with cf.ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(devices, events, threads),
+        ) as pool:
+            pending = {pool.submit(_pool_task, spec, measures) for spec in specs}
+            while pending:
+                done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                while True:
+                    try:
+                        event = events.get_nowait()
+                    except queue_module.Empty:
+                        break
+                    if on_progress is not None:
+                        on_progress(event)
+                for future in done:
+                    yield future.result()
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+
+
+def _ray_task(spec: RunSpec, measures: MeasuresConfig, device: str, threads: int) -> RunRecord:
+    from genlab.study.runner import run_one
+
+    return run_one(spec, measures=measures, device=device, threads=threads)
+
+
+def _ray(
+    specs: Sequence[RunSpec],
+    measures: MeasuresConfig,
+    *,
+    jobs: int,
+    device: str,
+    address: str | None,
+) -> Iterator[RunRecord]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise RuntimeError("the Ray executor needs Ray: pip install 'genlab[ray]'") from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+    try:
+        gpus = 1 if _devices(device, 1)[0].startswith("cuda") else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus)(_ray_task)
+        # Ray assigns the GPU (CUDA_VISIBLE_DEVICES); inside the task it is cuda:0.
+        dev = "cuda:0" if gpus else "cpu"
+        threads = threads_per_task(jobs)
+        refs = [task.remote(spec, measures, dev, threads) for spec in specs]
+        while refs:
+            done, refs = ray.wait(refs, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def execute(
+    specs: Sequence[RunSpec],
+    measures: MeasuresConfig,
+    *,
+    executor: str = "local",
+    jobs: int = 1,
+    device: str = "cpu",
+    address: str | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+) -> Iterator[RunRecord]:
+    """Run every spec, yielding records as they finish (in completion order).
+
+    Parameters
+    ----------
+    executor : {"local", "ray"}
+        "local": in this process (``jobs == 1``) or a pool of ``jobs`` processes; "ray": tasks
+        on a Ray cluster (``address``), or on a local Ray instance with ``jobs`` CPUs.
+    device : {"cpu", "cuda", "auto"}
+        "cuda" with several visible GPUs gives one model per GPU (one worker per GPU).
+    on_progress : callable, optional
+        Receives (run_id, epoch, epochs) as models train (local executors only).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs}")
+    if executor == "local":
+        return _local(specs, measures, jobs=jobs, device=device, on_progress=on_progress)
+    if executor == "ray":
+        return _ray(specs, measures, jobs=jobs, device=device, address=address)
+    raise ValueError(f'executor: expected "local" or "ray", got {executor!r}')

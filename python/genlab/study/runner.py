@@ -1,0 +1,154 @@
+"""Train and measure one model (:func:`run_one`), and run a whole study (:func:`run_study`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from genlab.study.config import MeasuresConfig, StudyConfig
+from genlab.study.executors import execute
+from genlab.study.grid import RunSpec, expand
+from genlab.study.store import RunRecord, Store
+
+__all__ = ["run_one", "run_study"]
+
+
+def run_one(
+    spec: RunSpec,
+    *,
+    measures: MeasuresConfig,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunRecord:
+    """Train the model of ``spec``, compute its measures, and return the record to store."""
+    import torch
+
+    from genlab.torch.data import load_dataset
+    from genlab.torch.measures import compute_measures
+    from genlab.torch.models import build_model
+    from genlab.torch.srr import measure_srr
+    from genlab.torch.train import TrainConfig, train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    data_options = dict(spec.data)
+    data = load_dataset(**data_options)
+    model_options = dict(spec.model)
+    family = model_options.pop("family", "crate")
+    torch.manual_seed(spec.seed)
+    model = build_model(
+        family, num_classes=data.num_classes, input_shape=data.input_shape, **model_options
+    )
+    config = TrainConfig(**{**spec.train, "seed": spec.seed, "device": device})
+
+    def on_epoch(epoch: int, epochs: int, *_: Any, **__: Any) -> None:
+        if progress is not None:
+            progress(epoch, epochs)
+
+    result = train(model, data, config, progress=on_epoch)
+    started = time.perf_counter()
+    values = compute_measures(model, result, data, names=measures.names, seed=spec.seed)
+    profile = None
+    if measures.srr and family.startswith("crate"):
+        n = min(measures.srr_samples, len(data.train))
+        subset = torch.utils.data.Subset(data.train, range(n))
+        srr = measure_srr(model, subset)
+        profile = {
+            "family": family,
+            "coding_rate": [float(v) for v in srr.coding_rate],
+            "compressed_coding_rate": [float(v) for v in srr.compressed_coding_rate],
+            "sparsity": [float(v) for v in srr.sparsity],
+            "srr_measure": [float(v) for v in srr.srr_measure],
+        }
+    measure_seconds = time.perf_counter() - started
+    return RunRecord(
+        run_id=spec.run_id,
+        seed=spec.seed,
+        hparams=dict(spec.hparams),
+        converged=bool(result.converged),
+        train_loss=float(result.train_loss),
+        test_loss=float(result.test_loss),
+        train_acc=float(result.train_accuracy),
+        test_acc=float(result.test_accuracy),
+        measures={k: float(v) for k, v in values.items()},
+        srr_profile=profile,
+        history={k: [float(x) for x in v] for k, v in dataclasses.asdict(result.history).items()}
+        if dataclasses.is_dataclass(result.history)
+        else dict(result.history),
+        device=device,
+        train_seconds=float(result.seconds),
+        measure_seconds=measure_seconds,
+    )
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="model", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_study(
+    config: StudyConfig,
+    out: str | Path,
+    *,
+    executor: str | None = None,
+    jobs: int | None = None,
+    device: str | None = None,
+    address: str | None = None,
+    allow_config_change: bool = False,
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Run every model of the study not yet in the store of ``out``.
+
+    Returns (models run now, models already stored before).
+    """
+    store = Store(out)
+    store.open_for(config, allow_config_change=allow_config_change)
+    specs = expand(config)
+    finished = store.finished_ids()
+    pending = [s for s in specs if s.run_id not in finished]
+    skipped = len(specs) - len(pending)
+    bar = _progress_bar(len(pending), progress)
+    bar.set_description(f"{config.name}: {skipped} done before")
+    labels = {
+        s.run_id: " ".join(f"{k}={v}" for k, v in s.hparams.items()) + f" seed={s.seed}"
+        for s in pending
+    }
+
+    def on_progress(event: tuple[str, int, int]) -> None:
+        run_id, epoch, epochs = event
+        bar.set_postfix_str(f"epoch {epoch}/{epochs} [{labels.get(run_id, run_id)}]", refresh=True)
+
+    ran = 0
+    try:
+        for record in execute(
+            pending,
+            config.measures,
+            executor=executor or config.executor,
+            jobs=jobs or config.jobs,
+            device=device or config.device,
+            address=address,
+            on_progress=on_progress,
+        ):
+            store.add(record)
+            ran += 1
+            gap = record.test_loss - record.train_loss
+            bar.set_postfix_str(
+                f"last: test acc {record.test_acc:.3f}, loss gap {gap:.3f}"
+                + ("" if record.converged else " (not converged)")
+                if not math.isnan(gap)
+                else "",
+                refresh=False,
+            )
+            bar.update(1)
+    finally:
+        bar.close()
+    return ran, skipped

@@ -1,0 +1,213 @@
+"""Results store: one SQLite file per study directory.
+
+SQLite in WAL mode, one transaction per finished model. Killing the process at any moment
+(``kill -9``) loses at most the model in progress: a run's row is either fully written or absent,
+and its run id is the primary key, so a rerun never duplicates it. The store also records the
+configuration (refusing to mix results of a different one unless told to), the versions of
+genlab, PyTorch and Python, and the hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+import genlab
+from genlab.study.config import StudyConfig
+
+__all__ = ["RunRecord", "Store", "StoreMismatchError", "environment"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    seed INTEGER NOT NULL,
+    hparams TEXT NOT NULL,
+    converged INTEGER NOT NULL,
+    train_loss REAL, test_loss REAL, train_acc REAL, test_acc REAL,
+    measures TEXT NOT NULL,
+    srr_profile TEXT,
+    history TEXT,
+    device TEXT,
+    train_seconds REAL, measure_seconds REAL,
+    finished_at REAL NOT NULL
+);
+"""
+
+
+class StoreMismatchError(RuntimeError):
+    """The store holds results of a different configuration."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """Everything stored for one finished model."""
+
+    run_id: str
+    seed: int
+    hparams: Mapping[str, Any]
+    converged: bool
+    train_loss: float
+    test_loss: float
+    train_acc: float
+    test_acc: float
+    measures: Mapping[str, float]
+    srr_profile: Mapping[str, Any] | None = None
+    history: Mapping[str, Any] | None = None
+    device: str = "cpu"
+    train_seconds: float = 0.0
+    measure_seconds: float = 0.0
+
+    @property
+    def loss_gap(self) -> float:
+        """Test minus train cross-entropy."""
+        return self.test_loss - self.train_loss
+
+    @property
+    def error_gap(self) -> float:
+        """Test minus train 0-1 error."""
+        return self.train_acc - self.test_acc
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware, for provenance."""
+    env: dict[str, Any] = {
+        "genlab": genlab.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": __import__("os").cpu_count(),
+    }
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.cuda.is_available()
+        if torch.cuda.is_available():
+            env["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    except ImportError:
+        env["torch"] = None
+    import numpy
+
+    env["numpy"] = numpy.__version__
+    return env
+
+
+class Store:
+    """The SQLite store of one study directory (``DIR/study.sqlite``)."""
+
+    FILENAME = "study.sqlite"
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / self.FILENAME
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(self.path, timeout=60.0)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            yield conn
+
+    def exists(self) -> bool:
+        """Whether the directory already holds a store."""
+        return self.path.exists()
+
+    def open_for(self, config: StudyConfig, *, allow_config_change: bool = False) -> None:
+        """Bind the store to ``config``: record it, or check it is the one already recorded."""
+        with self._connect() as conn, conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'config_hash'").fetchone()
+            if row is not None and row[0] != config.content_hash() and not allow_config_change:
+                stored = conn.execute("SELECT value FROM meta WHERE key = 'config_name'").fetchone()
+                raise StoreMismatchError(
+                    f"{self.path} holds results of a different configuration "
+                    f"({stored[0] if stored else '?'}, hash {row[0]}; this one is "
+                    f"{config.content_hash()}). Use another --out directory, or pass "
+                    "--allow-config-change to add these runs to it anyway."
+                )
+            meta = {
+                "config_hash": config.content_hash(),
+                "config_name": config.name,
+                "config_json": config.to_json(),
+                "config_toml": config.source,
+                "environment": json.dumps(environment()),
+            }
+            if row is None:
+                meta["created"] = str(time.time())
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+
+    def meta(self) -> dict[str, str]:
+        """The recorded configuration and provenance."""
+        with self._connect() as conn:
+            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+    def finished_ids(self) -> set[str]:
+        """Run ids already stored."""
+        with self._connect() as conn:
+            return {r[0] for r in conn.execute("SELECT run_id FROM runs")}
+
+    def add(self, record: RunRecord) -> bool:
+        """Store one finished run in one transaction; False if it was already there."""
+        with self._connect() as conn, conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.run_id,
+                    record.seed,
+                    json.dumps(dict(record.hparams), sort_keys=True),
+                    int(record.converged),
+                    record.train_loss,
+                    record.test_loss,
+                    record.train_acc,
+                    record.test_acc,
+                    json.dumps(dict(record.measures)),
+                    None if record.srr_profile is None else json.dumps(dict(record.srr_profile)),
+                    None if record.history is None else json.dumps(dict(record.history)),
+                    record.device,
+                    record.train_seconds,
+                    record.measure_seconds,
+                    time.time(),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def records(self) -> list[RunRecord]:
+        """Every stored run, in the order they finished."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT run_id, seed, hparams, converged, train_loss, test_loss, train_acc, "
+                "test_acc, measures, srr_profile, history, device, train_seconds, "
+                "measure_seconds FROM runs ORDER BY finished_at, run_id"
+            ).fetchall()
+        return [
+            RunRecord(
+                run_id=r[0],
+                seed=r[1],
+                hparams=json.loads(r[2]),
+                converged=bool(r[3]),
+                train_loss=r[4],
+                test_loss=r[5],
+                train_acc=r[6],
+                test_acc=r[7],
+                measures={k: _float(v) for k, v in json.loads(r[8]).items()},
+                srr_profile=None if r[9] is None else json.loads(r[9]),
+                history=None if r[10] is None else json.loads(r[10]),
+                device=r[11],
+                train_seconds=r[12],
+                measure_seconds=r[13],
+            )
+            for r in rows
+        ]
+
+
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
