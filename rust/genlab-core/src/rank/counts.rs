@@ -736,7 +736,7 @@ fn tie_stats_small(v: &[f64]) -> TieStats {
 }
 
 /// Pair counts of many columns against one shared, already-ranked variable, in parallel.
-pub fn pair_counts_against(columns: &[Vec<f64>], y: &Ranked) -> Vec<PairCounts> {
+pub fn pair_counts_against(columns: &[&[f64]], y: &Ranked) -> Vec<PairCounts> {
     columns
         .par_iter()
         .map_init(Scratch::default, |scratch, col| {

@@ -177,7 +177,9 @@ pub fn statistic(c: &PairCounts, variant: Variant) -> f64 {
         _ if c.x_ties == total || c.y_ties == total => return f64::NAN,
         // One square root of the product (not scipy's two divisions) so that tau(x, x) is exactly
         // 1; the two forms agree to about one unit in the last place.
-        Variant::B => cmd / (((total - c.x_ties) as u128 * (total - c.y_ties) as u128) as f64).sqrt(),
+        Variant::B => {
+            cmd / (((total - c.x_ties) as u128 * (total - c.y_ties) as u128) as f64).sqrt()
+        }
         Variant::C => {
             let m = c.distinct_x.min(c.distinct_y) as u128;
             let n = c.n as u128;
@@ -316,13 +318,16 @@ pub fn kendall_tau_many(
     let mut results = vec![TauResult::nan(y.len() as u64); columns.len()];
     if !shared.is_empty() {
         let ranked_y = Ranked::new(y);
-        let cols: Vec<Vec<f64>> = shared.iter().map(|&j| columns[j].clone()).collect();
+        let cols: Vec<&[f64]> = shared.iter().map(|&j| columns[j].as_slice()).collect();
         let counts = pair_counts_against(&cols, &ranked_y);
         for (&j, c) in shared.iter().zip(&counts) {
             results[j] = tau_from_counts(c, opts)?;
         }
     }
-    let rest: Vec<usize> = (0..columns.len()).filter(|j| !shared.contains(j)).collect();
+    // `shared` is sorted, so membership is a binary search.
+    let rest: Vec<usize> = (0..columns.len())
+        .filter(|j| shared.binary_search(j).is_err())
+        .collect();
     let rest_results: Vec<Result<TauResult>> = rest
         .par_iter()
         .map(|&j| kendall_tau(&columns[j], y, opts))
