@@ -395,6 +395,15 @@ def test_log_density_weights_and_leave_one_out_match_a_naive_loop(kernel: str) -
     )
 
 
+def test_few_queries_against_many_points_and_thread_counts() -> None:
+    # One query block against several data blocks: the data range is split across threads.
+    rng = np.random.default_rng(19)
+    x, q = rng.normal(size=(5000, 100)), rng.normal(size=(10, 100))
+    want = naive_log_density(x, q, 3.0)
+    for n_jobs in (None, 1, 2, -1):
+        np.testing.assert_allclose(log_density(x, q, bandwidth=3.0, n_jobs=n_jobs), want, rtol=1e-12)
+
+
 def test_full_covariance_bandwidth_equals_scipy() -> None:
     rng = np.random.default_rng(13)
     data = correlated(rng, 4, 300)

@@ -69,13 +69,17 @@ class BandwidthSelection:
         The rule that chose it.
     score : float or None
         ("loo_cv") the exact mean leave-one-out log-likelihood at ``bandwidth``.
+    truncated_score : float or None
+        ("loo_cv") the k-nearest-neighbour score that the search maximized, at ``bandwidth``
+        (equal to ``score`` when exact).
     n_neighbors : int or None
         ("loo_cv") neighbours kept per point in the search; ``exact`` when it is n - 1.
     exact : bool or None
         ("loo_cv") whether the search used every pair.
     truncation_error : float or None
-        ("loo_cv") upper bound, in nats per point, on how much the k-nearest-neighbour truncation
-        lowered the cross-validated score at ``bandwidth`` (0 when exact).
+        ("loo_cv") upper bound, in nats per point, on ``score - truncated_score``: how much the
+        k-nearest-neighbour truncation lowered the cross-validated score at ``bandwidth`` (0 when
+        exact).
     log_bandwidths, scores : ndarray or None
         ("loo_cv") the search grid of log h and the (truncated) score on it, for plots.
     """
@@ -83,6 +87,7 @@ class BandwidthSelection:
     bandwidth: float
     method: str
     score: float | None = None
+    truncated_score: float | None = None
     n_neighbors: int | None = None
     exact: bool | None = None
     truncation_error: float | None = None
@@ -265,8 +270,8 @@ def select_bandwidth(
         raise ValueError(f"n_neighbors: expected at least 1, got {n_neighbors}")
     if bounds is not None:
         bounds = (float(bounds[0]), float(bounds[1]))
-    (h, score, _truncated, bound, k, exact, at_boundary, log_h, scores) = (
-        _core.kde_loo_cv_bandwidth(points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs)
+    (h, score, truncated, bound, k, exact, at_boundary, log_h, scores) = _core.kde_loo_cv_bandwidth(
+        points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs
     )
     if at_boundary:
         warnings.warn(
@@ -276,7 +281,7 @@ def select_bandwidth(
             NumericalWarning,
             stacklevel=2,
         )
-    return BandwidthSelection(h, method, score, k, exact, bound, log_h, scores)
+    return BandwidthSelection(h, method, score, truncated, k, exact, bound, log_h, scores)
 
 
 def _scale_arguments(
@@ -440,7 +445,7 @@ def _flatten_activations(activations: Any) -> tuple[list[NDArray[Any]], tuple[in
             raise ValueError(
                 f"activations: expected arrays of shape (n_samples, n_units), got shape {arr.shape}"
             )
-        flat = arr.reshape((-1, *arr.shape[-2:]))
+        flat = arr.reshape((math.prod(arr.shape[:-2]), *arr.shape[-2:]))
         return [float_points(a, "activations") for a in flat], arr.shape[:-2]
     if len(activations) == 0:
         raise ValueError("activations: expected at least one array, got an empty sequence")

@@ -408,6 +408,25 @@ mod tests {
     }
 
     #[test]
+    fn few_queries_against_many_points_split_the_data_range_and_merge() {
+        // One query block, five data blocks, enough work to run in parallel: the data range is
+        // split across tasks and the partial log-sum-exps are merged.
+        let data = grid(5000, 120, 9);
+        let queries = grid(8, 120, 10);
+        let weights: Vec<f64> = (0..5000).map(|i| 1.0 + (i % 3) as f64).collect();
+        let options = DensityOptions {
+            kernel: Kernel::Gaussian,
+            scale: Scale::Bandwidth(2.5),
+            leave_one_out: false,
+        };
+        let got = log_density(data.view(), Some(queries.view()), Some(&weights), &options).unwrap();
+        let want = naive(&data, &queries, Some(&weights), Kernel::Gaussian, 2.5, false);
+        for (g, e) in got.iter().zip(&want) {
+            assert!((g - e).abs() < 1e-10 * e.abs(), "{g} vs {e}");
+        }
+    }
+
+    #[test]
     fn whitening_equals_an_isotropic_bandwidth_for_a_scaled_identity() {
         let data = grid(500, 4, 3);
         let queries = grid(20, 4, 4);

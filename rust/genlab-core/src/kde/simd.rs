@@ -113,11 +113,18 @@ dispatched! {
 }
 
 dispatched! {
-    /// Squared distances from `-2 q.x` products: `row[j] <- max(row[j] + q_norm + x_norms[j], 0)`.
-    pub(crate) fn finish_squared_distances(row: &mut [f64], q_norm: f64, x_norms: &[f64]) {
+    /// Squared distances from `-2 q.x` products: `row[j] <- row[j] + q_norm + x_norms[j]`, set to
+    /// 0 when within the rounding of the GEMM form (`rounding * (q_norm + x_norms[j])`), so that
+    /// coincident points are at distance exactly 0 and no distance is negative.
+    pub(crate) fn finish_squared_distances(
+        row: &mut [f64],
+        q_norm: f64,
+        x_norms: &[f64],
+        rounding: f64,
+    ) {
         for (g, &xn) in row.iter_mut().zip(x_norms) {
             let d = *g + q_norm + xn;
-            *g = if d > 0.0 { d } else { 0.0 };
+            *g = if d > rounding * (q_norm + xn) { d } else { 0.0 };
         }
     }
 }
@@ -206,9 +213,10 @@ mod tests {
         assert!((sq - want_sq).abs() < 1e-14 * want_sq);
         assert!((sum_exp_below(&xs, 0.7, 1.0) - want).abs() < 1e-14 * want);
 
-        let mut row = vec![-3.0, 1.0, 2.0];
-        finish_squared_distances(&mut row, 1.0, &[1.0, 0.5, 0.0]);
-        assert_eq!(row, vec![0.0, 2.5, 3.0]);
+        let mut row = vec![-3.0, 1.0, 2.0, -2.0 + 1e-17];
+        finish_squared_distances(&mut row, 1.0, &[1.0, 0.5, 0.0, 1.0], 1e-15);
+        assert_eq!(row, vec![0.0, 2.5, 3.0, 0.0]);
+        row.pop();
         gaussian_energies(&mut row, 2.0, &[0.0, -1.0, f64::NEG_INFINITY]);
         assert_eq!(row, vec![0.0, 6.0, f64::INFINITY]);
     }

@@ -211,6 +211,8 @@ pub(crate) fn reduce<T: Element, R: Reducer>(
             .max(1)
     };
     let data_blocks = n.div_ceil(DATA_BLOCK);
+    // Relative rounding of ||q||^2 + ||x||^2 - 2 q.x (d-term dot products in float64).
+    let rounding = 4.0 * (d as f64).sqrt() * f64::EPSILON;
     let blocks_per_split = data_blocks.div_ceil(splits);
 
     let task = |t: usize| -> Vec<R::State> {
@@ -251,7 +253,7 @@ pub(crate) fn reduce<T: Element, R: Reducer>(
             matmul(dst, Accum::Replace, lhs, rhs, -2.0, Par::Seq);
             let x_norms = &data.sq_norms[start..start + width];
             for (i, (row, state)) in tile.chunks_exact_mut(width).zip(&mut states).enumerate() {
-                simd::finish_squared_distances(row, q_norms[i], x_norms);
+                simd::finish_squared_distances(row, q_norms[i], x_norms, rounding);
                 if let Some(offset) = self_offset {
                     let own = offset + i;
                     if (start..start + width).contains(&own) {
