@@ -401,7 +401,9 @@ def test_few_queries_against_many_points_and_thread_counts() -> None:
     x, q = rng.normal(size=(5000, 100)), rng.normal(size=(10, 100))
     want = naive_log_density(x, q, 3.0)
     for n_jobs in (None, 1, 2, -1):
-        np.testing.assert_allclose(log_density(x, q, bandwidth=3.0, n_jobs=n_jobs), want, rtol=1e-12)
+        np.testing.assert_allclose(
+            log_density(x, q, bandwidth=3.0, n_jobs=n_jobs), want, rtol=1e-12
+        )
 
 
 def test_full_covariance_bandwidth_equals_scipy() -> None:
@@ -502,6 +504,10 @@ def test_log_density_errors() -> None:
     for h in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="bandwidth: expected a positive finite number"):
             log_density(x, bandwidth=h)
+    with pytest.raises(ValueError, match="too small: 1/h\\^2 overflows"):
+        log_density(x, bandwidth=1e-200)
+    with pytest.raises(ValueError, match="squared norm of point 0 overflows"):
+        log_density(x * 1e160, bandwidth=1.0)
     with pytest.raises(TypeError, match="bandwidth"):
         log_density(x, bandwidth=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="data points is empty"):

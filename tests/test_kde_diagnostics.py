@@ -111,9 +111,12 @@ def test_select_bandwidth_errors_and_warnings() -> None:
         select_bandwidth(data, n_neighbors=True)
     with pytest.raises(ValueError, match="bounds"):
         select_bandwidth(data, bounds=(1.0, 0.5))
-    with pytest.raises(ValueError, match="all points are identical"):
-        select_bandwidth(np.ones((10, 2)))
+    for method in ("loo_cv", "scott", "silverman"):
+        with pytest.raises(ValueError, match="all points are identical"):
+            select_bandwidth(np.ones((10, 2)), method)
     duplicated = np.repeat(data, 2, axis=0)
+    with pytest.raises(ValueError, match="exact duplicate"):
+        select_bandwidth(duplicated, "nn")
     with pytest.warns(NumericalWarning, match="end of the search range"):
         select_bandwidth(duplicated)
 

@@ -228,8 +228,8 @@ def select_bandwidth(
     TypeError
         Non-numeric data.
     ValueError
-        Fewer than 2 points, NaN or infinity, identical points ("loo_cv"), an unknown method, bad
-        ``n_neighbors`` or ``bounds``.
+        Fewer than 2 points, NaN or infinity, identical points ("loo_cv", "scott",
+        "silverman"), an unknown method, bad ``n_neighbors`` or ``bounds``.
 
     Warns
     -----
@@ -258,8 +258,11 @@ def select_bandwidth(
             raise ValueError(f"data: expected at least 2 points, got {n}")
         if not np.isfinite(points).all():
             raise ValueError("data: contains NaN or infinity; all values must be finite")
+        scale = _data_scale(points)
+        if scale == 0:
+            raise ValueError("data: all points are identical, so the data scale is 0")
         base = n if method == "scott" else n * (d + 2) / 4
-        return BandwidthSelection(base ** (-1 / (d + 4)) * _data_scale(points), method)
+        return BandwidthSelection(base ** (-1 / (d + 4)) * scale, method)
     if method == "nn":
         return BandwidthSelection(_core.kde_nearest_neighbor_bandwidth(points, n_jobs=jobs), method)
     if n_neighbors is not None and (

@@ -94,9 +94,9 @@ impl Reducer for Nearest {
 
 /// The k smallest squared distances from every data point to the others, each row ascending
 /// (row-major n x k), and the centred points.
-fn neighbor_table<T: Element>(data: &ArrayView2<'_, T>, k: usize) -> (Vec<f64>, Points) {
+fn neighbor_table<T: Element>(data: &ArrayView2<'_, T>, k: usize) -> Result<(Vec<f64>, Points)> {
     let transform = Transform::fit(data, None);
-    let points = transform.apply(data);
+    let points = transform.apply(data)?;
     let own_points: Queries<'_, T> = Queries::Data {
         leave_one_out: true,
     };
@@ -105,7 +105,7 @@ fn neighbor_table<T: Element>(data: &ArrayView2<'_, T>, k: usize) -> (Vec<f64>, 
         .into_iter()
         .flat_map(|h| h.into_sorted_vec().into_iter().map(|key| key.0))
         .collect();
-    (table, points)
+    Ok((table, points))
 }
 
 /// h^2 = (1/(n d)) sum_i min_{j != i} ||y_i - y_j||^2 from the nearest squared distances.
@@ -118,8 +118,15 @@ fn nearest_neighbor_rule(nearest: impl Iterator<Item = f64>, n: usize, d: usize)
 pub fn nearest_neighbor_bandwidth<T: Element>(data: ArrayView2<'_, T>) -> Result<f64> {
     check_points(&data, "data", None, 2)?;
     let (n, d) = data.dim();
-    let (table, _) = neighbor_table(&data, 1);
-    Ok(nearest_neighbor_rule(table.into_iter(), n, d))
+    let (table, _) = neighbor_table(&data, 1)?;
+    let h = nearest_neighbor_rule(table.into_iter(), n, d);
+    if h == 0.0 {
+        return Err(Error::invalid(
+            "data",
+            "every point has an exact duplicate: the nearest-neighbour bandwidth is 0",
+        ));
+    }
+    Ok(h)
 }
 
 /// Options of [`loo_cv_bandwidth`].
@@ -260,7 +267,7 @@ pub fn loo_cv_bandwidth<T: Element>(
             format!("expected 0 < low < high, both finite, got ({lo}, {hi})"),
         ));
     }
-    let (table, points) = neighbor_table(&data, k);
+    let (table, points) = neighbor_table(&data, k)?;
     let data_scale = (points.sq_norms.iter().sum::<f64>() / ((n as f64 - 1.0) * d as f64)).sqrt();
     if data_scale == 0.0 {
         return Err(Error::invalid(
@@ -429,5 +436,7 @@ mod tests {
         let got = nearest_neighbor_bandwidth(data.view()).unwrap();
         assert!((got - want).abs() < 1e-10 * want);
         assert!(nearest_neighbor_bandwidth(data.slice(ndarray::s![..1, ..])).is_err());
+        let twice = ndarray::concatenate![ndarray::Axis(0), data, data];
+        assert!(nearest_neighbor_bandwidth(twice.view()).is_err());
     }
 }

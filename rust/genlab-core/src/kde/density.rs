@@ -245,6 +245,12 @@ pub(crate) fn evaluate<T: Element>(
                     format!("expected a positive finite number, got {h}"),
                 ));
             }
+            if !(1.0 / (h * h)).is_finite() {
+                return Err(Error::invalid(
+                    "bandwidth",
+                    format!("{h} is too small: 1/h^2 overflows float64; rescale the data"),
+                ));
+            }
             (h, None, options.kernel.log_normalization(h, d)?)
         }
         Scale::Cholesky(l) => {
@@ -275,7 +281,7 @@ pub(crate) fn evaluate<T: Element>(
         ));
     }
     let transform = Transform::fit(data, cholesky);
-    let points = transform.apply(data);
+    let points = transform.apply(data)?;
     let reducer = DensityReducer {
         kernel: options.kernel,
         h,
@@ -420,7 +426,14 @@ mod tests {
             leave_one_out: false,
         };
         let got = log_density(data.view(), Some(queries.view()), Some(&weights), &options).unwrap();
-        let want = naive(&data, &queries, Some(&weights), Kernel::Gaussian, 2.5, false);
+        let want = naive(
+            &data,
+            &queries,
+            Some(&weights),
+            Kernel::Gaussian,
+            2.5,
+            false,
+        );
         for (g, e) in got.iter().zip(&want) {
             assert!((g - e).abs() < 1e-10 * e.abs(), "{g} vs {e}");
         }
@@ -478,7 +491,7 @@ mod tests {
             log_density(data.view(), Some(q3.view()), None, &ok),
             Err(Error::Shape { .. })
         ));
-        for h in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for h in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-200] {
             let bad = DensityOptions {
                 scale: Scale::Bandwidth(h),
                 ..ok.clone()
@@ -501,6 +514,22 @@ mod tests {
         ));
         assert!(log_density(data.view(), None, Some(&[1.0; 3]), &ok).is_err());
         assert!(log_density(data.view(), None, Some(&[-1.0; 10]), &ok).is_err());
+        let huge = data.mapv(|v| v * 1e160);
+        assert!(
+            log_density(huge.view(), None, None, &ok)
+                .unwrap_err()
+                .to_string()
+                .contains("overflows")
+        );
+        let tiny = [1e-300, 0.0, 0.0, 1e-300];
+        let whitened = DensityOptions {
+            scale: Scale::Cholesky(&tiny),
+            ..ok.clone()
+        };
+        assert!(matches!(
+            log_density(data.view(), None, None, &whitened),
+            Err(Error::NotPositiveDefinite { .. })
+        ));
         let upper = [1.0, 0.5, 0.0, 1.0];
         let full = DensityOptions {
             scale: Scale::Cholesky(&upper),

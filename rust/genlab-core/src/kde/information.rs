@@ -70,16 +70,16 @@ impl Reducer for MultiScale<'_> {
 
 /// -(1/N) sum_i log[(1/N) sum_j exp(-c D_ij)] for each scale c: the pairwise-distance entropy
 /// estimate minus the entropy of the noise.
-fn pairwise_entropy<T: Element>(points: &ArrayView2<'_, T>, scales: &[f64]) -> Vec<f64> {
+fn pairwise_entropy<T: Element>(points: &ArrayView2<'_, T>, scales: &[f64]) -> Result<Vec<f64>> {
     let n = points.nrows();
     let transform = Transform::fit(points, None);
-    let prepared = transform.apply(points);
+    let prepared = transform.apply(points)?;
     let own_points: Queries<'_, T> = Queries::Data {
         leave_one_out: false,
     };
     let states = reduce(&prepared, &transform, own_points, &MultiScale { scales });
     let log_n = (n as f64).ln();
-    scales
+    Ok(scales
         .iter()
         .enumerate()
         .map(|(k, &c)| {
@@ -89,7 +89,7 @@ fn pairwise_entropy<T: Element>(points: &ArrayView2<'_, T>, scales: &[f64]) -> V
                 .sum();
             -total / n as f64
         })
-        .collect()
+        .collect())
 }
 
 /// Information-plane coordinates of one layer, one value per noise variance, in nats.
@@ -142,7 +142,7 @@ pub fn information_plane<T: Element>(
         .chain(noise_variances.iter().map(|v| 0.125 / v))
         .collect();
     let s = noise_variances.len();
-    let all = pairwise_entropy(&activations, &scales);
+    let all = pairwise_entropy(&activations, &scales)?;
     let (mut i_ty_upper, mut i_ty_lower) = (Vec::new(), Vec::new());
     if let Some(labels) = labels {
         if labels.len() != n {
@@ -162,7 +162,7 @@ pub fn information_plane<T: Element>(
             let p = members.len() as f64 / n as f64;
             for (acc, h) in conditional
                 .iter_mut()
-                .zip(pairwise_entropy(&subset.view(), &scales))
+                .zip(pairwise_entropy(&subset.view(), &scales)?)
             {
                 *acc += p * h;
             }

@@ -123,7 +123,7 @@ pub struct RegimeReport {
 /// Eigenvalues (ascending) of the sample covariance of `data` (n >= 2).
 fn covariance_spectrum<T: Element>(data: &ArrayView2<'_, T>) -> Result<Vec<f64>> {
     let (n, d) = data.dim();
-    let points = Transform::fit(data, None).apply(data);
+    let points = Transform::fit(data, None).apply(data)?;
     let x = MatRef::from_row_major_slice(points.values.as_slice(), n, d);
     let mut cov = vec![0.0; d * d];
     matmul(

@@ -55,24 +55,28 @@ pub(crate) struct Points {
     pub sq_norms: Vec<f64>,
 }
 
-/// Index and position of the first NaN or infinity in `array`.
-fn first_non_finite<T: Element>(array: &ArrayView2<'_, T>) -> Option<usize> {
-    let d = array.ncols();
-    array
-        .outer_iter()
-        .into_par_iter()
-        .enumerate()
-        .find_first(|(_, row)| row.iter().any(|v| !v.to_f64().is_finite()))
-        .map(|(i, row)| {
-            i * d
-                + row
-                    .iter()
-                    .position(|v| !v.to_f64().is_finite())
-                    .unwrap_or(0)
-        })
+/// What is wrong with a row of input values.
+enum RowProblem {
+    /// Flat index (within the row) of the first NaN or infinity.
+    NonFinite(usize),
+    /// Every value is finite but the squared norm overflows float64.
+    Overflow,
 }
 
-/// Checks that `array` is non-empty, has `d` columns when given, and is finite.
+fn row_problem<T: Element>(row: ndarray::ArrayView1<'_, T>) -> Option<RowProblem> {
+    let mut sq_norm = 0.0;
+    for (j, v) in row.iter().enumerate() {
+        let x = v.to_f64();
+        if !x.is_finite() {
+            return Some(RowProblem::NonFinite(j));
+        }
+        sq_norm += x * x;
+    }
+    (!sq_norm.is_finite()).then_some(RowProblem::Overflow)
+}
+
+/// Checks that `array` is non-empty, has `d` columns when given, is finite, and that squared
+/// norms (the GEMM form of the distances) do not overflow.
 pub(crate) fn check_points<T: Element>(
     array: &ArrayView2<'_, T>,
     name: &str,
@@ -102,11 +106,23 @@ pub(crate) fn check_points<T: Element>(
             min: min_rows,
         });
     }
-    match first_non_finite(array) {
-        Some(index) => Err(Error::NonFinite {
+    let first = array
+        .outer_iter()
+        .into_par_iter()
+        .enumerate()
+        .find_map_first(|(i, row)| row_problem(row).map(|p| (i, p)));
+    match first {
+        Some((i, RowProblem::NonFinite(j))) => Err(Error::NonFinite {
             name: name.to_string(),
-            index,
+            index: i * array.ncols() + j,
         }),
+        Some((i, RowProblem::Overflow)) => Err(Error::invalid(
+            name,
+            format!(
+                "the squared norm of point {i} overflows float64 (values near 1e154 or more); \
+                 rescale the data"
+            ),
+        )),
         None => Ok(()),
     }
 }
@@ -151,8 +167,9 @@ impl Transform {
         }
     }
 
-    /// Transforms every row of `array`, in parallel blocks.
-    pub(crate) fn apply<T: Element>(&self, array: &ArrayView2<'_, T>) -> Points {
+    /// Transforms every row of `array`, in parallel blocks. Fails when whitening by a tiny
+    /// covariance overflows float64.
+    pub(crate) fn apply<T: Element>(&self, array: &ArrayView2<'_, T>) -> Result<Points> {
         let (n, d) = array.dim();
         let mut values = vec![0.0; n * d];
         values
@@ -165,12 +182,19 @@ impl Transform {
                 self.apply_into(&block, out);
             });
         let sq_norms = squared_norms(&values, d);
-        Points {
+        if sq_norms.iter().any(|v| !v.is_finite()) {
+            return Err(Error::NotPositiveDefinite {
+                what: "the kernel covariance".into(),
+                detail: "it is so small next to the data that the whitened points overflow float64"
+                    .into(),
+            });
+        }
+        Ok(Points {
             n,
             d,
             values,
             sq_norms,
-        }
+        })
     }
 }
 
@@ -196,13 +220,9 @@ pub(crate) fn reduce<T: Element, R: Reducer>(
     };
     let query_blocks = m.div_ceil(QUERY_BLOCK);
     let parallel = m.saturating_mul(n).saturating_mul(d) >= PARALLEL_WORK;
-    let threads = if parallel {
-        rayon::current_num_threads()
-    } else {
-        1
-    };
+    let threads = rayon::current_num_threads();
     // Enough tasks for every thread (twice over, for balance), never more than the data blocks.
-    let splits = if query_blocks >= 2 * threads {
+    let splits = if !parallel || query_blocks >= 2 * threads {
         1
     } else {
         (2 * threads)
