@@ -7,6 +7,8 @@ log-sum-exp over all pairs written here.
 from __future__ import annotations
 
 import doctest
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -542,6 +544,24 @@ def test_log_density_errors() -> None:
         log_density(np.zeros(3), bandwidth=1.0)
     with pytest.raises(ValueError, match="n_jobs"):
         log_density(x, bandwidth=1.0, n_jobs=0)
+
+
+def test_works_without_scipy_and_scikit_learn() -> None:
+    # Blocking the imports makes "import sklearn" raise ImportError, as if not installed.
+    script = (
+        "import sys\n"
+        "sys.modules['sklearn'] = None\n"
+        "sys.modules['scipy'] = None\n"
+        "import numpy as np\n"
+        "from genlab import kde\n"
+        "x = np.random.default_rng(0).normal(size=(50, 3))\n"
+        "est = kde.KernelDensity(bandwidth=0.5).fit(x)\n"
+        "assert np.isfinite(est.score_samples(x)).all() and est.sample(2).shape == (2, 3)\n"
+        "assert np.isfinite(kde.gaussian_kde(x.T).logpdf(x.T)).all()\n"
+        "kde.select_bandwidth(x); kde.regime(x, 0.5)\n"
+        "kde.information_plane(x, noise_variance=0.1)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
 
 
 def test_docstring_examples() -> None:
