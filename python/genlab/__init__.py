@@ -8,12 +8,15 @@ Modules
 rank
     Kendall tau (scipy drop-in), batched taus, granulated Kendall Psi, conditional-MI score,
     robust sign-error.
+kde
+    Exact high-dimensional kernel density estimation (scipy and scikit-learn drop-ins), bandwidth
+    selection, regime diagnostics, information plane.
 """
 
 from __future__ import annotations
 
-from genlab import rank
+from genlab import kde, rank
 from genlab._core import __version__
 from genlab.errors import DegenerateDataWarning, NumericalWarning
 
-__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "rank"]
+__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "kde", "rank"]

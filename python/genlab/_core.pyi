@@ -72,3 +72,42 @@ def sign_error_environments(
     NDArray[np.float64],
     NDArray[np.uint64],
 ]: ...
+
+# kde
+def kde_log_density(
+    data: NDArray[np.float64] | NDArray[np.float32],
+    queries: NDArray[np.float64] | NDArray[np.float32] | None = None,
+    *,
+    bandwidth: float | None = None,
+    cholesky: NDArray[np.float64] | None = None,
+    weights: NDArray[np.float64] | None = None,
+    kernel: str = "gaussian",
+    leave_one_out: bool = False,
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...
+def kde_loo_cv_bandwidth(
+    data: NDArray[np.float64] | NDArray[np.float32],
+    *,
+    n_neighbors: int | None = None,
+    bounds: tuple[float, float] | None = None,
+    n_jobs: int | None = None,
+) -> tuple[
+    float, float, float, float, int, bool, bool, NDArray[np.float64], NDArray[np.float64]
+]: ...
+def kde_nearest_neighbor_bandwidth(
+    data: NDArray[np.float64] | NDArray[np.float32], *, n_jobs: int | None = None
+) -> float: ...
+def kde_regime(
+    data: NDArray[np.float64] | NDArray[np.float32],
+    bandwidth: float,
+    queries: NDArray[np.float64] | NDArray[np.float32] | None = None,
+    *,
+    n_jobs: int | None = None,
+) -> tuple[float, float, float, float, NDArray[np.float64], NDArray[np.float64], str]: ...
+def kde_information_plane(
+    activations: list[NDArray[np.float64]] | list[NDArray[np.float32]],
+    noise_variances: NDArray[np.float64],
+    labels: NDArray[np.int64] | None = None,
+    *,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...

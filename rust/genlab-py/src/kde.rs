@@ -1,7 +1,267 @@
-//! Bindings of genlab_core::kde (placeholder until its issue lands).
+//! Bindings of genlab_core::kde. Arrays arrive as float64 or float32 (never mixed within a call:
+//! genlab.kde casts them to one dtype) and are read in place, whatever their strides.
 
+use genlab_core::kde::{
+    self, DensityOptions, Element, Kernel, LooCvOptions, Scale, information_plane_many,
+};
+use ndarray::{Array2, ArrayView2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyModule;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::IntoPyResult;
+use crate::parallel::run;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(kde_log_density, m)?)?;
+    m.add_function(wrap_pyfunction!(kde_loo_cv_bandwidth, m)?)?;
+    m.add_function(wrap_pyfunction!(kde_nearest_neighbor_bandwidth, m)?)?;
+    m.add_function(wrap_pyfunction!(kde_regime, m)?)?;
+    m.add_function(wrap_pyfunction!(kde_information_plane, m)?)?;
     Ok(())
+}
+
+/// A 2-D float array of either precision.
+#[derive(FromPyObject)]
+enum Floats<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+fn mixed_dtypes() -> PyErr {
+    PyTypeError::new_err("data and queries: expected the same dtype (both float64 or both float32)")
+}
+
+/// Calls `$body` with `$data: ArrayView2<T>` and `$queries: Option<ArrayView2<T>>` of one dtype.
+macro_rules! with_views {
+    ($data:expr, $queries:expr, |$d:ident, $q:ident| $body:expr) => {
+        match ($data, $queries) {
+            (Floats::F64(a), None) => {
+                let $d = a.as_array();
+                let $q: Option<ArrayView2<'_, f64>> = None;
+                $body
+            }
+            (Floats::F64(a), Some(Floats::F64(b))) => {
+                let ($d, $q) = (a.as_array(), Some(b.as_array()));
+                $body
+            }
+            (Floats::F32(a), None) => {
+                let $d = a.as_array();
+                let $q: Option<ArrayView2<'_, f32>> = None;
+                $body
+            }
+            (Floats::F32(a), Some(Floats::F32(b))) => {
+                let ($d, $q) = (a.as_array(), Some(b.as_array()));
+                $body
+            }
+            _ => return Err(mixed_dtypes()),
+        }
+    };
+}
+
+/// Exact log-density at each query (None: at the data points). Exactly one of `bandwidth` (an
+/// isotropic h) and `cholesky` (lower factor of a full Gaussian kernel covariance).
+#[pyfunction]
+#[pyo3(signature = (data, queries=None, *, bandwidth=None, cholesky=None, weights=None, kernel="gaussian", leave_one_out=false, n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn kde_log_density<'py>(
+    py: Python<'py>,
+    data: Floats<'py>,
+    queries: Option<Floats<'py>>,
+    bandwidth: Option<f64>,
+    cholesky: Option<PyReadonlyArray2<'py, f64>>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    kernel: &str,
+    leave_one_out: bool,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let kernel = Kernel::parse(kernel).py()?;
+    let cholesky: Option<Vec<f64>> = cholesky.map(|l| l.as_array().iter().copied().collect());
+    let scale = match (bandwidth, &cholesky) {
+        (Some(h), None) => Scale::Bandwidth(h),
+        (None, Some(l)) => Scale::Cholesky(l),
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "bandwidth, cholesky: expected exactly one of them",
+            ));
+        }
+    };
+    let weights: Option<Vec<f64>> = weights.map(|w| w.as_array().to_vec());
+    let options = DensityOptions {
+        kernel,
+        scale,
+        leave_one_out,
+    };
+    let values = with_views!(data, queries, |d, q| run(py, n_jobs, || {
+        kde::log_density(d, q, weights.as_deref(), &options)
+    })?
+    .py()?);
+    Ok(values.into_pyarray(py))
+}
+
+type LooCvTuple<'py> = (
+    f64,
+    f64,
+    f64,
+    f64,
+    usize,
+    bool,
+    bool,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Leave-one-out CV bandwidth: (bandwidth, score, truncated_score, truncation_error_bound,
+/// n_neighbors, exact, at_boundary, log_bandwidths, scores).
+#[pyfunction]
+#[pyo3(signature = (data, *, n_neighbors=None, bounds=None, n_jobs=None))]
+fn kde_loo_cv_bandwidth<'py>(
+    py: Python<'py>,
+    data: Floats<'py>,
+    n_neighbors: Option<usize>,
+    bounds: Option<(f64, f64)>,
+    n_jobs: Option<i64>,
+) -> PyResult<LooCvTuple<'py>> {
+    let options = LooCvOptions {
+        n_neighbors,
+        bounds,
+    };
+    let cv = with_views!(data, None::<Floats<'py>>, |d, _q| run(py, n_jobs, || {
+        kde::loo_cv_bandwidth(d, &options)
+    })?
+    .py()?);
+    Ok((
+        cv.bandwidth,
+        cv.score,
+        cv.truncated_score,
+        cv.truncation_error_bound,
+        cv.n_neighbors,
+        cv.exact,
+        cv.at_boundary,
+        cv.log_bandwidths.into_pyarray(py),
+        cv.scores.into_pyarray(py),
+    ))
+}
+
+/// Nearest-neighbour bandwidth: sqrt of the mean squared nearest-neighbour distance per coordinate.
+#[pyfunction]
+#[pyo3(signature = (data, *, n_jobs=None))]
+fn kde_nearest_neighbor_bandwidth(
+    py: Python<'_>,
+    data: Floats<'_>,
+    n_jobs: Option<i64>,
+) -> PyResult<f64> {
+    with_views!(data, None::<Floats<'_>>, |d, _q| run(py, n_jobs, || {
+        kde::nearest_neighbor_bandwidth(d)
+    })?
+    .py())
+}
+
+type RegimeTuple<'py> = (
+    f64,
+    f64,
+    f64,
+    f64,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    &'static str,
+);
+
+/// Regime diagnostics: (alpha, h_g, h_clt, h_kl, inverse_y2, eigenvalues, label).
+#[pyfunction]
+#[pyo3(signature = (data, bandwidth, queries=None, *, n_jobs=None))]
+fn kde_regime<'py>(
+    py: Python<'py>,
+    data: Floats<'py>,
+    bandwidth: f64,
+    queries: Option<Floats<'py>>,
+    n_jobs: Option<i64>,
+) -> PyResult<RegimeTuple<'py>> {
+    let report = with_views!(data, queries, |d, q| run(py, n_jobs, || {
+        kde::regime(d, q, bandwidth)
+    })?
+    .py()?);
+    Ok((
+        report.alpha,
+        report.h_g,
+        report.h_clt,
+        report.h_kl,
+        report.inverse_y2.into_pyarray(py),
+        report.eigenvalues.into_pyarray(py),
+        report.regime.label(),
+    ))
+}
+
+type PlaneArrays<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+);
+
+fn planes<T: Element>(
+    py: Python<'_>,
+    views: &[ArrayView2<'_, T>],
+    labels: Option<&[i64]>,
+    noise_variances: &[f64],
+    n_jobs: Option<i64>,
+) -> PyResult<Vec<kde::InformationPlane>> {
+    run(py, n_jobs, || {
+        information_plane_many(views, labels, noise_variances)
+    })?
+    .py()
+}
+
+/// Information plane of every activation array (same N rows): (i_xt_upper, i_xt_lower,
+/// i_ty_upper, i_ty_lower), each (n_arrays, n_noise); the I(T;Y) arrays have 0 columns without
+/// labels.
+#[pyfunction]
+#[pyo3(signature = (activations, noise_variances, labels=None, *, n_jobs=None))]
+fn kde_information_plane<'py>(
+    py: Python<'py>,
+    activations: Vec<Floats<'py>>,
+    noise_variances: Vec<f64>,
+    labels: Option<PyReadonlyArray1<'py, i64>>,
+    n_jobs: Option<i64>,
+) -> PyResult<PlaneArrays<'py>> {
+    let labels: Option<Vec<i64>> = labels.map(|l| l.as_array().to_vec());
+    let all_f32 = activations.iter().all(|a| matches!(a, Floats::F32(_)));
+    let all_f64 = activations.iter().all(|a| matches!(a, Floats::F64(_)));
+    let result = if all_f64 {
+        let views: Vec<ArrayView2<'_, f64>> = activations
+            .iter()
+            .filter_map(|a| match a {
+                Floats::F64(x) => Some(x.as_array()),
+                Floats::F32(_) => None,
+            })
+            .collect();
+        planes(py, &views, labels.as_deref(), &noise_variances, n_jobs)?
+    } else if all_f32 {
+        let views: Vec<ArrayView2<'_, f32>> = activations
+            .iter()
+            .filter_map(|a| match a {
+                Floats::F32(x) => Some(x.as_array()),
+                Floats::F64(_) => None,
+            })
+            .collect();
+        planes(py, &views, labels.as_deref(), &noise_variances, n_jobs)?
+    } else {
+        return Err(PyTypeError::new_err(
+            "activations: expected arrays of one dtype (all float64 or all float32)",
+        ));
+    };
+    let take = |f: fn(&kde::InformationPlane) -> &[f64]| {
+        let cols = result.first().map_or(0, |p| f(p).len());
+        let flat: Vec<f64> = result.iter().flat_map(|p| f(p).iter().copied()).collect();
+        Array2::from_shape_vec((result.len(), cols), flat)
+            .map(|a| a.into_pyarray(py))
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+    };
+    Ok((
+        take(|p| &p.i_xt_upper)?,
+        take(|p| &p.i_xt_lower)?,
+        take(|p| &p.i_ty_upper)?,
+        take(|p| &p.i_ty_lower)?,
+    ))
 }

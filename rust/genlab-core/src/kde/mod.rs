@@ -1,1 +1,60 @@
-//! Placeholder: filled by its own issue.
+//! Exact kernel density estimation in high dimensions.
+//!
+//! Formulas: `../shared/spec/kde.md` (Biroli and Mezard 2024 for the regimes; Kolchinsky and Tracey
+//! 2017, Saxe et al. 2018 for the information plane).
+//!
+//! - [`log_density`]: exact weighted log-density of m queries against n data points, squared
+//!   distances by blocked GEMM (faer), streaming log-sum-exp over data blocks, parallel over query
+//!   blocks, float64 accumulation (float32 input accepted), leave-one-out, full-covariance Gaussian
+//!   kernels by whitening with the Cholesky factor; the six kernels of scikit-learn.
+//! - [`bandwidth`]: leave-one-out likelihood cross-validation over log h on one k-nearest-neighbour
+//!   distance pass, and the nearest-neighbour rule.
+//! - [`regime`]: h_G, h_CLT, h_KL from the covariance spectrum and the per-query effective number of
+//!   contributing points 1/Y2.
+//! - [`information`]: the pairwise-distance bounds of the information plane.
+//!
+//! Memory is O(threads x tile) beyond one transformed copy of the data, never O(m x n).
+
+pub mod bandwidth;
+pub mod density;
+pub mod information;
+pub mod kernels;
+pub mod regime;
+mod simd;
+mod tiles;
+
+pub use bandwidth::{LooCv, LooCvOptions, loo_cv_bandwidth, nearest_neighbor_bandwidth};
+pub use density::{DensityOptions, log_density};
+pub use information::{InformationPlane, information_plane, information_plane_many};
+pub use kernels::Kernel;
+pub use regime::{Regime, RegimeReport, regime, regime_bandwidths};
+
+/// A floating-point input type: float64, or float32 read into float64.
+pub trait Element: Copy + Send + Sync + 'static {
+    /// The value as float64.
+    fn to_f64(self) -> f64;
+}
+
+impl Element for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Element for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+/// The kernel's scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scale<'a> {
+    /// Isotropic bandwidth h > 0.
+    Bandwidth(f64),
+    /// Full kernel covariance given by its lower Cholesky factor L (row-major d x d, positive
+    /// diagonal); Gaussian kernel only. The kernel is N(0, L L^T).
+    Cholesky(&'a [f64]),
+}
