@@ -8,12 +8,15 @@ Modules
 rank
     Kendall tau (scipy drop-in), batched taus, granulated Kendall Psi, conditional-MI score,
     robust sign-error.
+attention
+    Tensor (triple-wise) attention: exact streaming kernel and the polynomial method; ordinary
+    softmax attention.
 """
 
 from __future__ import annotations
 
-from genlab import rank
+from genlab import attention, rank
 from genlab._core import __version__
 from genlab.errors import DegenerateDataWarning, NumericalWarning
 
-__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "rank"]
+__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "attention", "rank"]
