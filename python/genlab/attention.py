@@ -202,7 +202,9 @@ def _prepare(
     for name, x in {**keys, **values}.items():
         a = as_float_array(x, name, allow_float32=True, finite=True)
         if a.ndim < 2:
-            raise ValueError(f"{name}: expected an array of shape (..., n, width), got shape {a.shape}")
+            raise ValueError(
+                f"{name}: expected an array of shape (..., n, width), got shape {a.shape}"
+            )
         arrays[name] = a
     names = list(arrays)
     first_key, first_value = names[0], next(iter(values), None)
@@ -411,7 +413,16 @@ def tensor_attention(
     check_choice(method, "method", _METHODS)
     if method == "poly":
         return tensor_attention_poly(
-            Q, K1, K2, V1, V2, scale=scale, mask=mask, degree=degree, tol=tol, basis=basis,
+            Q,
+            K1,
+            K2,
+            V1,
+            V2,
+            scale=scale,
+            mask=mask,
+            degree=degree,
+            tol=tol,
+            basis=basis,
             n_jobs=n_jobs,
         ).output
     if degree is not None or tol is not None:
@@ -421,10 +432,18 @@ def tensor_attention(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
     out = _core.tensor_attention_exact(
-        q, k1, k2, v1, v2, scale=_check_scale(scale, d), mask=kind, w1=w1, w2=w2,
+        q,
+        k1,
+        k2,
+        v1,
+        v2,
+        scale=_check_scale(scale, d),
+        mask=kind,
+        w1=w1,
+        w2=w2,
         n_jobs=check_n_jobs(n_jobs),
     )
-    return out.reshape(lead + (n, dv)).astype(dtype, copy=False)
+    return out.reshape((*lead, n, dv)).astype(dtype, copy=False)
 
 
 def tensor_attention_poly(
@@ -505,8 +524,19 @@ def tensor_attention_poly(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
     out, raw = _core.tensor_attention_poly(
-        q, k1, k2, v1, v2, scale=_check_scale(scale, d), mask=kind, w1=w1, w2=w2,
-        degree=degree, tol=tol, basis=basis, memory_limit=_physical_memory(),
+        q,
+        k1,
+        k2,
+        v1,
+        v2,
+        scale=_check_scale(scale, d),
+        mask=kind,
+        w1=w1,
+        w2=w2,
+        degree=degree,
+        tol=tol,
+        basis=basis,
+        memory_limit=_physical_memory(),
         n_jobs=check_n_jobs(n_jobs),
     )
     plan = _plan(raw, basis)
@@ -518,7 +548,7 @@ def tensor_attention_poly(
             NumericalWarning,
             stacklevel=2,
         )
-    return PolyAttentionResult(out.reshape(lead + (n, dv)).astype(dtype, copy=False), plan)
+    return PolyAttentionResult(out.reshape((*lead, n, dv)).astype(dtype, copy=False), plan)
 
 
 def attention(
@@ -568,7 +598,12 @@ def attention(
     kind, window = _attention_mask(mask)
     (q, k, v), lead, n, d, dv, dtype = _prepare({"Q": Q, "K": K}, {"V": V})
     out = _core.attention_exact(
-        q, k, v, scale=_check_scale(scale, d), mask=kind, window=window,
+        q,
+        k,
+        v,
+        scale=_check_scale(scale, d),
+        mask=kind,
+        window=window,
         n_jobs=check_n_jobs(n_jobs),
     )
-    return out.reshape(lead + (n, dv)).astype(dtype, copy=False)
+    return out.reshape((*lead, n, dv)).astype(dtype, copy=False)

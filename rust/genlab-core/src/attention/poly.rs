@@ -590,17 +590,33 @@ pub fn plan_polynomial(req: &PolyRequest) -> Result<PolyPlan> {
         }
         if bound < best.0 {
             best = (bound, g);
-        } else if g >= best.1 + 3 {
-            break; // rounding dominates: higher degrees only get worse
+        }
+        if polynomial.rounding_error(req.unit_roundoff) > tol {
+            break; // rounding alone exceeds tol, and it grows with the degree
         }
     }
+    let reach = if best.0.is_finite() {
+        format!(
+            "the smallest error bound is {:.3e} (degree {}) and rounding keeps higher degrees \
+             from doing better",
+            best.0, best.1
+        )
+    } else {
+        format!(
+            "no degree up to {MAX_DEGREE} gives a polynomial that is positive on the range at this \
+             precision"
+        )
+    };
+    let minimax = if req.basis == Basis::Minimax {
+        ""
+    } else {
+        ", use basis=\"minimax\""
+    };
     Err(Error::invalid(
         "tol",
         format!(
-            "tol = {tol:.3e} is out of reach at logit range {t:.4}: the smallest error bound is \
-             {:.3e} (degree {}) and higher degrees lose more to rounding than they gain; raise tol, \
-             shrink the logits (smaller scale), or use method=\"exact\"",
-            best.0, best.1
+            "tol = {tol:.3e} is out of reach at logit range {t:.4}: {reach}; raise tol, shrink the \
+             logits (smaller scale){minimax}, or use method=\"exact\""
         ),
     ))
 }
@@ -909,6 +925,13 @@ mod tests {
         assert_eq!(plan.rank, rank(4, plan.degree).unwrap());
         let e = plan_polynomial(&request(8.0, None, Some(1e-14))).unwrap_err();
         assert!(e.to_string().contains("out of reach"), "{e}");
+        // The interpolant is not positive at T = 8 below degree 16: the search must go past that.
+        let plan = plan_polynomial(&request(8.0, None, Some(1e-2))).unwrap();
+        assert!(plan.degree >= 16 && plan.error_bound <= 1e-2);
+        let mut single = request(12.0, None, Some(1e-2));
+        single.unit_roundoff = f64::from(f32::EPSILON) / 2.0;
+        let e = plan_polynomial(&single).unwrap_err().to_string();
+        assert!(e.contains("no degree up to 32"), "{e}");
         let e = plan_polynomial(&request(8.0, Some(1), None)).unwrap_err();
         assert!(e.to_string().contains("not positive"), "{e}");
         let e = plan_polynomial(&request(1.0, Some(2), Some(1e-6))).unwrap_err();
