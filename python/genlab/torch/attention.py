@@ -648,10 +648,10 @@ class TensorAttention(nn.Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
+        *,
         kdim: int | None = None,
         vdim: int | None = None,
         batch_first: bool = False,
-        *,
         mask: str | tuple[int, int] | None = None,
         method: str = "exact",
         degree: int | None = None,
@@ -709,7 +709,8 @@ class TensorAttention(nn.Module):
         """Attention of ``query`` over pairs of ``key`` positions, with ``value`` pairs.
 
         Returns ``(output, weights)``: output like ``query``; weights (batch, n, n, n) averaged
-        over heads (or (batch, heads, n, n, n)) when ``need_weights``, else None.
+        over heads (or (batch, heads, n, n, n)) when ``need_weights``, else None. Unlike
+        ``nn.MultiheadAttention``, ``need_weights`` defaults to False: the weights are cubic in n.
         """
         key = query if key is None else key
         value = key if value is None else value
