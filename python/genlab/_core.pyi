@@ -95,13 +95,13 @@ def tensor_attention_poly(
     v2: NDArray[np.float64],
     *,
     scale: float,
+    memory_limit: float,
     mask: str = "none",
     w1: int = 0,
     w2: int = 0,
     degree: int | None = None,
     tol: float | None = None,
     basis: str = "chebyshev",
-    memory_limit: float = ...,
     n_jobs: int | None = None,
 ) -> tuple[NDArray[np.float64], tuple[float, int, int, float, NDArray[np.float64], float]]: ...
 def attention_exact(

@@ -61,10 +61,11 @@ class _Masks:
         self.allowed: tuple[Tensor | None, Tensor | None] = (None, None)
         if kind != "none":
             causal = i[None, :] <= i[:, None]
-            self.allowed = tuple(  # type: ignore[assignment]
-                causal if kind == "causal" else causal & (i[None, :] > i[:, None] - w)
-                for w in (w1, w2)
-            )
+
+            def seen(w: int) -> Tensor:
+                return causal if kind == "causal" else causal & (i[None, :] > i[:, None] - w)
+
+            self.allowed = (seen(w1), seen(w2))
 
     def bias(self, rows: slice, firsts: slice, dtype: torch.dtype) -> Tensor | None:
         """Additive bias (batch or 1, |rows|, |firsts|, n) of the logits of queries ``rows``
@@ -100,7 +101,7 @@ def _safe(x: Tensor) -> Tensor:
 def _chunk_logits(
     q: Tensor, k1: Tensor, k2: Tensor, scale: float, rows: slice, firsts: slice, masks: _Masks
 ) -> tuple[Tensor, Tensor]:
-    """Logits (B, |rows|, |firsts|, n) of a chunk, and u = q_i * k1_j (B, |rows|, |firsts|, d)."""
+    """Logits (B, |rows|, |firsts|, n) of a chunk, and u = s q_i * k1_j (B, |rows|, |firsts|, d)."""
     qs = q[:, rows] * scale
     u = qs[:, :, None, :] * k1[:, None, firsts, :]
     b, cq, cj, d = u.shape

@@ -121,9 +121,10 @@ fn plan_tuple<'py>(py: Python<'py>, plan: poly::PolyPlan) -> Plan<'py> {
 }
 
 /// Tensor attention by the polynomial method: (output, (logit_range, degree, rank, error_bound,
-/// coefficients, memory_bytes)).
+/// coefficients, memory_bytes)). `memory_limit` (bytes) has no default: a rank whose buffers
+/// exceed it is refused instead of failing to allocate.
 #[pyfunction]
-#[pyo3(signature = (q, k1, k2, v1, v2, *, scale, mask="none", w1=0, w2=0, degree=None, tol=None, basis="chebyshev", memory_limit=f64::INFINITY, n_jobs=None))]
+#[pyo3(signature = (q, k1, k2, v1, v2, *, scale, memory_limit, mask="none", w1=0, w2=0, degree=None, tol=None, basis="chebyshev", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
 fn tensor_attention_poly<'py>(
     py: Python<'py>,
@@ -133,13 +134,13 @@ fn tensor_attention_poly<'py>(
     v1: PyReadonlyArray3<'py, f64>,
     v2: PyReadonlyArray3<'py, f64>,
     scale: f64,
+    memory_limit: f64,
     mask: &str,
     w1: usize,
     w2: usize,
     degree: Option<usize>,
     tol: Option<f64>,
     basis: &str,
-    memory_limit: f64,
     n_jobs: Option<i64>,
 ) -> PyResult<(Bound<'py, PyArray3<f64>>, Plan<'py>)> {
     let mask = Mask::parse(mask, w1, w2).py()?;
