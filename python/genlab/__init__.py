@@ -11,12 +11,22 @@ rank
 kde
     Exact high-dimensional kernel density estimation (scipy and scikit-learn drop-ins), bandwidth
     selection, regime diagnostics, information plane.
+attention
+    Tensor (triple-wise) attention: exact streaming kernel and the polynomial method; ordinary
+    softmax attention.
 """
 
 from __future__ import annotations
 
-from genlab import kde, rank
+from genlab import attention, kde, rank
 from genlab._core import __version__
 from genlab.errors import DegenerateDataWarning, NumericalWarning
 
-__all__ = ["DegenerateDataWarning", "NumericalWarning", "__version__", "kde", "rank"]
+__all__ = [
+    "DegenerateDataWarning",
+    "NumericalWarning",
+    "__version__",
+    "attention",
+    "kde",
+    "rank",
+]

@@ -111,3 +111,66 @@ def kde_information_plane(
     *,
     n_jobs: int | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+
+# attention
+def tensor_attention_exact(
+    q: NDArray[np.float64],
+    k1: NDArray[np.float64],
+    k2: NDArray[np.float64],
+    v1: NDArray[np.float64],
+    v2: NDArray[np.float64],
+    *,
+    scale: float,
+    mask: str = "none",
+    w1: int = 0,
+    w2: int = 0,
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...
+def tensor_attention_poly(
+    q: NDArray[np.float64],
+    k1: NDArray[np.float64],
+    k2: NDArray[np.float64],
+    v1: NDArray[np.float64],
+    v2: NDArray[np.float64],
+    *,
+    scale: float,
+    memory_limit: float,
+    mask: str = "none",
+    w1: int = 0,
+    w2: int = 0,
+    degree: int | None = None,
+    tol: float | None = None,
+    basis: str = "chebyshev",
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], tuple[float, int, int, float, NDArray[np.float64], float]]: ...
+def attention_exact(
+    q: NDArray[np.float64],
+    k: NDArray[np.float64],
+    v: NDArray[np.float64],
+    *,
+    scale: float,
+    mask: str = "none",
+    window: int = 0,
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...
+def logit_bound(
+    q: NDArray[np.float64],
+    k1: NDArray[np.float64],
+    k2: NDArray[np.float64],
+    *,
+    scale: float,
+) -> float: ...
+def poly_plan(
+    logit_range: float,
+    d: int,
+    *,
+    degree: int | None = None,
+    tol: float | None = None,
+    basis: str = "chebyshev",
+    unit_roundoff: float = ...,
+    bytes_per_rank: float = 0.0,
+    memory_limit: float = ...,
+) -> tuple[float, int, int, float, NDArray[np.float64], float]: ...
+def monomial_table(
+    d: int, degree: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]: ...

@@ -1,7 +1,245 @@
-//! Bindings of genlab_core::attention (placeholder until its issue lands).
+//! Bindings of genlab_core::attention.
 
+use genlab_core::Error;
+use genlab_core::attention::{
+    self, AttentionInputs, Basis, Dims, KeyWindow, Mask, PolyRequest, TensorInputs, poly,
+};
+use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use pyo3::types::PyModule;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors::IntoPyResult;
+use crate::parallel::run;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(tensor_attention_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(tensor_attention_poly, m)?)?;
+    m.add_function(wrap_pyfunction!(attention_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(logit_bound, m)?)?;
+    m.add_function(wrap_pyfunction!(poly_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(monomial_table, m)?)?;
     Ok(())
+}
+
+/// (batch, n, d) of `keys` and dv of `values`, after checking that every array has its shape.
+fn dims_of(
+    keys: &[(&str, &PyReadonlyArray3<'_, f64>)],
+    values: &[(&str, &PyReadonlyArray3<'_, f64>)],
+) -> PyResult<Dims> {
+    let [batch, n, d] = keys[0].1.shape() else {
+        unreachable!("3-D arrays have three axes")
+    };
+    let dv = values.first().map_or(1, |(_, v)| v.shape()[2]);
+    let dims = Dims {
+        batch: *batch,
+        n: *n,
+        d: *d,
+        dv,
+    };
+    let check = |name: &str, got: &[usize], want: [usize; 3]| -> PyResult<()> {
+        if got == want {
+            Ok(())
+        } else {
+            Err(Error::shape(
+                name,
+                format!("shape {want:?}"),
+                format!("{got:?}"),
+            ))
+            .py()
+        }
+    };
+    for (name, a) in keys {
+        check(name, a.shape(), [dims.batch, dims.n, dims.d])?;
+    }
+    for (name, a) in values {
+        check(name, a.shape(), [dims.batch, dims.n, dims.dv])?;
+    }
+    Ok(dims)
+}
+
+/// Tensor attention inputs from (batch, n, d) queries and keys and (batch, n, dv) values.
+fn tensor_inputs<'a>(arrays: [&'a PyReadonlyArray3<'_, f64>; 5]) -> PyResult<TensorInputs<'a>> {
+    let [q, k1, k2, v1, v2] = arrays;
+    let dims = dims_of(
+        &[("Q", q), ("K1", k1), ("K2", k2)],
+        &[("V1", v1), ("V2", v2)],
+    )?;
+    Ok(TensorInputs {
+        q: q.as_slice()?,
+        k1: k1.as_slice()?,
+        k2: k2.as_slice()?,
+        v1: v1.as_slice()?,
+        v2: v2.as_slice()?,
+        dims,
+    })
+}
+
+fn reshape<'py>(py: Python<'py>, out: Vec<f64>, dims: Dims) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let array = ndarray::Array3::from_shape_vec((dims.batch, dims.n, dims.dv), out)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+    Ok(array.into_pyarray(py))
+}
+
+/// Exact tensor attention of (batch, n, d) queries and keys and (batch, n, dv) values.
+#[pyfunction]
+#[pyo3(signature = (q, k1, k2, v1, v2, *, scale, mask="none", w1=0, w2=0, n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn tensor_attention_exact<'py>(
+    py: Python<'py>,
+    q: PyReadonlyArray3<'py, f64>,
+    k1: PyReadonlyArray3<'py, f64>,
+    k2: PyReadonlyArray3<'py, f64>,
+    v1: PyReadonlyArray3<'py, f64>,
+    v2: PyReadonlyArray3<'py, f64>,
+    scale: f64,
+    mask: &str,
+    w1: usize,
+    w2: usize,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let mask = Mask::parse(mask, w1, w2).py()?;
+    let x = tensor_inputs([&q, &k1, &k2, &v1, &v2])?;
+    let dims = x.dims;
+    let out = run(py, n_jobs, || {
+        attention::tensor_attention_exact(&x, scale, mask)
+    })?
+    .py()?;
+    reshape(py, out, dims)
+}
+
+type Plan<'py> = (f64, usize, usize, f64, Bound<'py, PyArray1<f64>>, f64);
+
+fn plan_tuple<'py>(py: Python<'py>, plan: poly::PolyPlan) -> Plan<'py> {
+    (
+        plan.logit_range,
+        plan.degree,
+        plan.rank,
+        plan.error_bound,
+        plan.polynomial.coefficients.into_pyarray(py),
+        plan.memory_bytes,
+    )
+}
+
+/// Tensor attention by the polynomial method: (output, (logit_range, degree, rank, error_bound,
+/// coefficients, memory_bytes)). `memory_limit` (bytes) has no default: a rank whose buffers
+/// exceed it is refused instead of failing to allocate.
+#[pyfunction]
+#[pyo3(signature = (q, k1, k2, v1, v2, *, scale, memory_limit, mask="none", w1=0, w2=0, degree=None, tol=None, basis="chebyshev", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn tensor_attention_poly<'py>(
+    py: Python<'py>,
+    q: PyReadonlyArray3<'py, f64>,
+    k1: PyReadonlyArray3<'py, f64>,
+    k2: PyReadonlyArray3<'py, f64>,
+    v1: PyReadonlyArray3<'py, f64>,
+    v2: PyReadonlyArray3<'py, f64>,
+    scale: f64,
+    memory_limit: f64,
+    mask: &str,
+    w1: usize,
+    w2: usize,
+    degree: Option<usize>,
+    tol: Option<f64>,
+    basis: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Plan<'py>)> {
+    let mask = Mask::parse(mask, w1, w2).py()?;
+    let basis = Basis::parse(basis).py()?;
+    let x = tensor_inputs([&q, &k1, &k2, &v1, &v2])?;
+    let dims = x.dims;
+    let (out, plan) = run(py, n_jobs, || {
+        attention::tensor_attention_poly(&x, scale, mask, degree, tol, basis, memory_limit)
+    })?
+    .py()?;
+    Ok((reshape(py, out, dims)?, plan_tuple(py, plan)))
+}
+
+/// Exact softmax attention of (batch, n, d) queries and keys and (batch, n, dv) values.
+#[pyfunction]
+#[pyo3(signature = (q, k, v, *, scale, mask="none", window=0, n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn attention_exact<'py>(
+    py: Python<'py>,
+    q: PyReadonlyArray3<'py, f64>,
+    k: PyReadonlyArray3<'py, f64>,
+    v: PyReadonlyArray3<'py, f64>,
+    scale: f64,
+    mask: &str,
+    window: usize,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray3<f64>>> {
+    let window = KeyWindow::parse(mask, window, "window").py()?;
+    let dims = dims_of(&[("Q", &q), ("K", &k)], &[("V", &v)])?;
+    let x = AttentionInputs {
+        q: q.as_slice()?,
+        k: k.as_slice()?,
+        v: v.as_slice()?,
+        dims,
+    };
+    let out = run(py, n_jobs, || attention::attention_exact(&x, scale, window))?.py()?;
+    reshape(py, out, dims)
+}
+
+/// Upper bound on |s <q_i, k1_j, k2_k>| over a batch of (batch, n, d) arrays.
+#[pyfunction]
+#[pyo3(signature = (q, k1, k2, *, scale))]
+fn logit_bound(
+    q: PyReadonlyArray3<'_, f64>,
+    k1: PyReadonlyArray3<'_, f64>,
+    k2: PyReadonlyArray3<'_, f64>,
+    scale: f64,
+) -> PyResult<f64> {
+    let dims = dims_of(&[("Q", &q), ("K1", &k1), ("K2", &k2)], &[])?;
+    attention::logit_bound(q.as_slice()?, k1.as_slice()?, k2.as_slice()?, dims, scale).py()
+}
+
+/// The polynomial for a logit range: (logit_range, degree, rank, error_bound, coefficients,
+/// memory_bytes).
+#[pyfunction]
+#[pyo3(signature = (logit_range, d, *, degree=None, tol=None, basis="chebyshev", unit_roundoff=f64::EPSILON / 2.0, bytes_per_rank=0.0, memory_limit=f64::INFINITY))]
+#[allow(clippy::too_many_arguments)]
+fn poly_plan<'py>(
+    py: Python<'py>,
+    logit_range: f64,
+    d: usize,
+    degree: Option<usize>,
+    tol: Option<f64>,
+    basis: &str,
+    unit_roundoff: f64,
+    bytes_per_rank: f64,
+    memory_limit: f64,
+) -> PyResult<Plan<'py>> {
+    let request = PolyRequest {
+        logit_range,
+        d,
+        degree,
+        tol,
+        basis: Basis::parse(basis).py()?,
+        unit_roundoff,
+        bytes_per_rank,
+        memory_limit,
+    };
+    let plan = attention::plan_polynomial(&request).py()?;
+    Ok(plan_tuple(py, plan))
+}
+
+type Table<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+/// The multi-indices of width d up to `degree`: (parent, variable, multinomial, level_start).
+#[pyfunction]
+fn monomial_table(py: Python<'_>, d: usize, degree: usize) -> PyResult<Table<'_>> {
+    let t = poly::monomial_table(d, degree).py()?;
+    let to_i64 = |xs: Vec<u32>| xs.into_iter().map(i64::from).collect::<Vec<_>>();
+    let level_start: Vec<i64> = t.level_start.iter().map(|&x| x as i64).collect();
+    Ok((
+        to_i64(t.parent).into_pyarray(py),
+        to_i64(t.variable).into_pyarray(py),
+        t.multinomial.into_pyarray(py),
+        level_start.into_pyarray(py),
+    ))
 }

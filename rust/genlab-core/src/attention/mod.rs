@@ -1,1 +1,376 @@
-//! Placeholder: filled by its own issue.
+//! Tensor (triple-wise) attention: for each query i,
+//!
+//! O_i = sum_{j,k} softmax_{(j,k)}(s <q_i, k1_j, k2_k>) (v1_j * v2_k),
+//! <q, a, b> = sum_l q_l a_l b_l, with the softmax joint over all n^2 key pairs,
+//!
+//! and ordinary softmax attention as its reduction (K2 = 1, V2 = 1) and baseline.
+//!
+//! - [`exact`]: the streaming online-softmax kernels (no n x n^2 array, float64 accumulation,
+//!   parallel over queries).
+//! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial, whose
+//!   multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
+//!
+//! Formulas and invariants: `../shared/spec/tensor_attention.md`. Inputs are flat row-major
+//! slices of `batch` independent problems, each (n, d) for queries and keys and (n, dv) for values.
+
+mod kernels;
+
+pub mod exact;
+pub mod poly;
+
+use std::ops::Range;
+
+use crate::error::{Error, Result, check_finite, parse_option};
+
+pub use exact::{attention_exact, tensor_attention_exact};
+pub use poly::{Basis, PolyPlan, PolyRequest, plan_polynomial, tensor_attention_poly};
+
+/// Sizes of a batch of attention problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    /// Independent problems (flattened batch and head axes).
+    pub batch: usize,
+    /// Sequence length: queries and keys per problem.
+    pub n: usize,
+    /// Width of queries and keys.
+    pub d: usize,
+    /// Width of values (and of the output).
+    pub dv: usize,
+}
+
+impl Dims {
+    fn validate(&self) -> Result<()> {
+        if self.n == 0 {
+            return Err(Error::invalid(
+                "n",
+                "expected at least one query and key (n >= 1), got n = 0",
+            ));
+        }
+        if self.d == 0 {
+            return Err(Error::invalid(
+                "d",
+                "expected queries and keys of width d >= 1, got d = 0",
+            ));
+        }
+        if self.dv == 0 {
+            return Err(Error::invalid(
+                "dv",
+                "expected values of width >= 1, got width 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which keys of one key set a query at position i sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyWindow {
+    /// Every key.
+    All,
+    /// Keys j <= i.
+    Causal,
+    /// The last w keys: i - w < j <= i.
+    Last(usize),
+}
+
+impl KeyWindow {
+    /// The keys a query at position `i` of `n` sees, as an index range.
+    pub fn range(self, i: usize, n: usize) -> Range<usize> {
+        match self {
+            KeyWindow::All => 0..n,
+            KeyWindow::Causal => 0..i + 1,
+            KeyWindow::Last(w) => (i + 1).saturating_sub(w)..i + 1,
+        }
+    }
+
+    /// Parses "none", "causal" or "window" (with its size `w`, at least 1).
+    pub fn parse(kind: &str, w: usize, name: &str) -> Result<Self> {
+        let window = parse_option(
+            "mask",
+            kind,
+            &[
+                ("none", KeyWindow::All),
+                ("causal", KeyWindow::Causal),
+                ("window", KeyWindow::Last(w)),
+            ],
+        )?;
+        if window == KeyWindow::Last(0) {
+            return Err(Error::invalid(
+                name,
+                "expected a window size >= 1 (the query always sees itself), got 0",
+            ));
+        }
+        Ok(window)
+    }
+}
+
+/// A mask of tensor attention: one [`KeyWindow`] per key set (the mask factorizes over j and k).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mask {
+    /// Window of the first key set (K1, V1).
+    pub first: KeyWindow,
+    /// Window of the second key set (K2, V2).
+    pub second: KeyWindow,
+}
+
+impl Mask {
+    /// No mask.
+    pub const NONE: Mask = Mask {
+        first: KeyWindow::All,
+        second: KeyWindow::All,
+    };
+
+    /// j <= i and k <= i.
+    pub const CAUSAL: Mask = Mask {
+        first: KeyWindow::Causal,
+        second: KeyWindow::Causal,
+    };
+
+    /// Parses "none", "causal" or "window" (with the window sizes w1, w2 of the two key sets).
+    pub fn parse(kind: &str, w1: usize, w2: usize) -> Result<Self> {
+        Ok(Mask {
+            first: KeyWindow::parse(kind, w1, "w1")?,
+            second: KeyWindow::parse(kind, w2, "w2")?,
+        })
+    }
+}
+
+/// Inputs of tensor attention: flat (batch, n, d) queries and keys, (batch, n, dv) values.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorInputs<'a> {
+    /// Queries.
+    pub q: &'a [f64],
+    /// First keys.
+    pub k1: &'a [f64],
+    /// Second keys.
+    pub k2: &'a [f64],
+    /// First values.
+    pub v1: &'a [f64],
+    /// Second values.
+    pub v2: &'a [f64],
+    /// Sizes.
+    pub dims: Dims,
+}
+
+/// One problem of a batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Problem<'a> {
+    pub q: &'a [f64],
+    pub k1: &'a [f64],
+    pub k2: &'a [f64],
+    pub v1: &'a [f64],
+    pub v2: &'a [f64],
+}
+
+fn check_len(name: &str, values: &[f64], dims: Dims, width: usize, width_name: &str) -> Result<()> {
+    let want = dims.batch * dims.n * width;
+    if values.len() != want {
+        return Err(Error::shape(
+            name,
+            format!(
+                "{want} values (batch {} x n {} x {width_name} {width})",
+                dims.batch, dims.n
+            ),
+            format!("{} values", values.len()),
+        ));
+    }
+    check_finite(name, values)
+}
+
+impl<'a> TensorInputs<'a> {
+    /// Checks sizes, lengths and finiteness.
+    pub fn validate(&self) -> Result<()> {
+        self.dims.validate()?;
+        for (name, x) in [("Q", self.q), ("K1", self.k1), ("K2", self.k2)] {
+            check_len(name, x, self.dims, self.dims.d, "d")?;
+        }
+        for (name, x) in [("V1", self.v1), ("V2", self.v2)] {
+            check_len(name, x, self.dims, self.dims.dv, "dv")?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn problem(&self, b: usize) -> Problem<'a> {
+        let Dims { n, d, dv, .. } = self.dims;
+        let keys = b * n * d..(b + 1) * n * d;
+        let values = b * n * dv..(b + 1) * n * dv;
+        Problem {
+            q: &self.q[keys.clone()],
+            k1: &self.k1[keys.clone()],
+            k2: &self.k2[keys],
+            v1: &self.v1[values.clone()],
+            v2: &self.v2[values],
+        }
+    }
+}
+
+/// Inputs of ordinary attention: flat (batch, n, d) queries and keys, (batch, n, dv) values.
+#[derive(Debug, Clone, Copy)]
+pub struct AttentionInputs<'a> {
+    /// Queries.
+    pub q: &'a [f64],
+    /// Keys.
+    pub k: &'a [f64],
+    /// Values.
+    pub v: &'a [f64],
+    /// Sizes.
+    pub dims: Dims,
+}
+
+impl AttentionInputs<'_> {
+    /// Checks sizes, lengths and finiteness.
+    pub fn validate(&self) -> Result<()> {
+        self.dims.validate()?;
+        check_len("Q", self.q, self.dims, self.dims.d, "d")?;
+        check_len("K", self.k, self.dims, self.dims.d, "d")?;
+        check_len("V", self.v, self.dims, self.dims.dv, "dv")
+    }
+}
+
+pub(crate) fn check_scale(scale: f64) -> Result<()> {
+    if scale.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "scale",
+            format!("expected a finite number, got {scale}"),
+        ))
+    }
+}
+
+/// An upper bound on the logit range T = |s| max_{i,j,k} sum_l |q_il k1_jl k2_kl| (which bounds
+/// |s <q_i, k1_j, k2_k>|), the quantity that governs the polynomial method's error, in O(n d):
+/// the smaller of sum_l max|q_l| max|k1_l| max|k2_l| (coordinate-wise maxima) and
+/// max||q||_3 max||k1||_3 max||k2||_3 (Hölder with exponents 3, 3, 3), maximized over the batch.
+/// `q`, `k1`, `k2` are (batch, n, d); `dims.dv` is not used.
+pub fn logit_bound(q: &[f64], k1: &[f64], k2: &[f64], dims: Dims, scale: f64) -> Result<f64> {
+    dims.validate()?;
+    for (name, x) in [("Q", q), ("K1", k1), ("K2", k2)] {
+        check_len(name, x, dims, dims.d, "d")?;
+    }
+    check_scale(scale)?;
+    let Dims { n, d, .. } = dims;
+    let coordinate_max = |m: &[f64]| -> Vec<f64> {
+        let mut out = vec![0.0f64; d];
+        for row in m.chunks_exact(d) {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = o.max(v.abs());
+            }
+        }
+        out
+    };
+    let max_norm3 = |m: &[f64]| -> f64 {
+        m.chunks_exact(d)
+            .map(|row| row.iter().map(|v| v.abs().powi(3)).sum::<f64>().cbrt())
+            .fold(0.0, f64::max)
+    };
+    let problem = n * d;
+    let bound = q
+        .chunks_exact(problem)
+        .zip(k1.chunks_exact(problem))
+        .zip(k2.chunks_exact(problem))
+        .map(|((q, k1), k2)| {
+            let (cq, c1, c2) = (coordinate_max(q), coordinate_max(k1), coordinate_max(k2));
+            let coordinatewise: f64 = (0..d).map(|l| cq[l] * c1[l] * c2[l]).sum();
+            let holder = max_norm3(q) * max_norm3(k1) * max_norm3(k2);
+            coordinatewise.min(holder)
+        })
+        .fold(0.0, f64::max);
+    Ok(scale.abs() * bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_give_the_documented_ranges() {
+        assert_eq!(KeyWindow::All.range(2, 5), 0..5);
+        assert_eq!(KeyWindow::Causal.range(2, 5), 0..3);
+        assert_eq!(KeyWindow::Last(2).range(2, 5), 1..3);
+        assert_eq!(KeyWindow::Last(9).range(2, 5), 0..3);
+        assert!(
+            Mask::parse("window", 0, 3)
+                .unwrap_err()
+                .to_string()
+                .contains("w1")
+        );
+        assert!(
+            Mask::parse("window", 3, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("w2")
+        );
+        assert!(Mask::parse("diagonal", 1, 1).is_err());
+        assert_eq!(Mask::parse("causal", 0, 0).unwrap(), Mask::CAUSAL);
+    }
+
+    #[test]
+    fn logit_bound_bounds_every_logit() {
+        let (n, d) = (6, 3);
+        let values_of = |seed: u64| -> Vec<f64> {
+            (0..n * d)
+                .map(|i| (((i as u64 + 3) * seed) % 23) as f64 / 7.0 - 1.5)
+                .collect()
+        };
+        let (q, k1, k2) = (values_of(5), values_of(11), values_of(17));
+        let bound = logit_bound(
+            &q,
+            &k1,
+            &k2,
+            Dims {
+                batch: 1,
+                n,
+                d,
+                dv: 1,
+            },
+            -0.5,
+        )
+        .unwrap();
+        let mut largest = 0.0f64;
+        for i in 0..n {
+            for j in 0..n {
+                for k in 0..n {
+                    let t: f64 = (0..d)
+                        .map(|l| q[i * d + l] * k1[j * d + l] * k2[k * d + l])
+                        .sum();
+                    largest = largest.max(0.5 * t.abs());
+                }
+            }
+        }
+        assert!(
+            largest <= bound + 1e-12 && bound < 3.0 * largest,
+            "{largest} {bound}"
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_named() {
+        let z = vec![0.0; 4];
+        let mut x = TensorInputs {
+            q: &z,
+            k1: &z,
+            k2: &z[..3],
+            v1: &z,
+            v2: &z,
+            dims: Dims {
+                batch: 1,
+                n: 2,
+                d: 2,
+                dv: 2,
+            },
+        };
+        assert!(x.validate().unwrap_err().to_string().starts_with("K2:"));
+        let nan = [0.0, f64::NAN, 0.0, 0.0];
+        x.k2 = &z;
+        x.v2 = &nan;
+        assert!(
+            x.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("V2 contains NaN")
+        );
+        x.dims.n = 0;
+        assert!(x.validate().unwrap_err().to_string().contains("n = 0"));
+    }
+}
