@@ -7,10 +7,22 @@ use crate::error::{Error, Result};
 
 /// An element type the kernels accept. Values are widened to f64 as they are read, so float32
 /// input is computed in float64 without a float64 copy of the whole array.
-pub trait Element: Copy + Send + Sync + Into<f64> + 'static {}
+pub trait Element: Copy + Send + Sync + Into<f64> + 'static {
+    /// The values themselves when they already are f64 (read in place, no copy).
+    fn as_f64(values: &[Self]) -> Option<&[f64]>;
+}
 
-impl Element for f64 {}
-impl Element for f32 {}
+impl Element for f64 {
+    fn as_f64(values: &[f64]) -> Option<&[f64]> {
+        Some(values)
+    }
+}
+
+impl Element for f32 {
+    fn as_f64(_: &[f32]) -> Option<&[f64]> {
+        None
+    }
+}
 
 /// Arrays are scanned for NaN/inf in chunks of this many values, in parallel when there are
 /// several chunks.

@@ -19,6 +19,19 @@ pub const JITTER_TRIES: u32 = 8;
 /// would dominate).
 const PARALLEL_MIN_FLOPS: f64 = 2e6;
 
+/// Up to this side, the Cholesky factorization uses [`small_llt_params`].
+const SMALL_SIDE: usize = 128;
+
+/// faer's Cholesky parameters for small matrices: its defaults (recursion below 64, blocks of
+/// 128) suit large ones; for the 64 x 64 factorizations of CRATE's heads, recursion below 16 with
+/// blocks of 32 measured about 25% faster.
+fn small_llt_params() -> Spec<LltParams, f64> {
+    let mut params: Spec<LltParams, f64> = default();
+    params.recursion_threshold = 16;
+    params.block_size = 32;
+    params
+}
+
 /// Per-thread scratch memory, reused across the groups one thread handles.
 #[derive(Default)]
 pub(crate) struct Workspace {
@@ -102,7 +115,11 @@ pub(crate) fn half_logdet_shifted_gram(
 ) -> Result<HalfLogdet> {
     let side = x.nrows().min(x.ncols());
     ws.shifted_gram.resize(side * side, 0.0);
-    let params: Spec<LltParams, f64> = default();
+    let params = if side <= SMALL_SIDE {
+        small_llt_params()
+    } else {
+        default()
+    };
     let needed = cholesky_in_place_scratch::<f64>(side, Par::Seq, params);
     if ws.stack.as_ref().is_none_or(|(s, _)| *s != side) {
         ws.stack = Some((side, MemBuffer::new(needed)));

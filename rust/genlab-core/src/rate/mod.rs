@@ -92,13 +92,23 @@ fn jittered_count(parts: &[HalfLogdet]) -> usize {
     parts.iter().filter(|p| p.jittered).count()
 }
 
-/// Copies (and widens) `src` into `dst`, normalizing rows of length `dim` when asked.
-fn load_tokens<T: Element>(dst: &mut Vec<f64>, src: &[T], dim: usize, normalize: bool) {
-    dst.clear();
-    dst.extend(src.iter().map(|&v| v.into()));
-    if normalize {
-        kernel::normalize_rows(dst, dim);
+/// The values of `src` as f64, normalized by rows of length `dim` when asked: `src` itself when it
+/// already is f64 and needs no normalization, else a copy in `buffer`.
+fn load_tokens<'a, T: Element>(
+    buffer: &'a mut Vec<f64>,
+    src: &'a [T],
+    dim: usize,
+    normalize: bool,
+) -> &'a [f64] {
+    if let (false, Some(values)) = (normalize, T::as_f64(src)) {
+        return values;
     }
+    buffer.clear();
+    buffer.extend(src.iter().map(|&v| v.into()));
+    if normalize {
+        kernel::normalize_rows(buffer, dim);
+    }
+    buffer
 }
 
 /// 1/2 logdet(I + a X^T X) of every group of `z` as it is, a = dim / (N eps^2).
@@ -106,8 +116,8 @@ fn group_rates<T: Element>(z: &TokenGroups<'_, T>, opts: &RateOptions) -> Result
     let (n, d) = (z.tokens, z.dim);
     let a = opts.scale(n, d);
     map_groups(z.count, logdet_flops(n, d), |ws: &mut Workspace, g| {
-        load_tokens(&mut ws.tokens, z.group(g), d, opts.normalize_tokens);
-        let x = MatRef::from_row_major_slice(&ws.tokens, n, d);
+        let tokens = load_tokens(&mut ws.tokens, z.group(g), d, opts.normalize_tokens);
+        let x = MatRef::from_row_major_slice(tokens, n, d);
         half_logdet_shifted_gram(z.name, x, a, &mut ws.factor)
     })
     .into_iter()
@@ -165,13 +175,13 @@ pub fn compressed_coding_rate<T: Element>(
     let flops = (n * d * p) as f64 + logdet_flops(n, p);
     let parts = map_groups(z.count * heads, flops, |ws: &mut Workspace, g| {
         let (b, k) = (g / heads, g % heads);
-        load_tokens(&mut ws.source, z.group(b), d, false);
+        let source = load_tokens(&mut ws.source, z.group(b), d, false);
         ws.tokens.resize(n * p, 0.0);
         let mut x = MatMut::from_row_major_slice_mut(&mut ws.tokens, n, p);
         faer::linalg::matmul::matmul(
             x.as_mut(),
             Accum::Replace,
-            MatRef::from_row_major_slice(&ws.source, n, d),
+            MatRef::from_row_major_slice(source, n, d),
             MatRef::from_row_major_slice(u.head(k), d, p),
             1.0,
             Par::Seq,
