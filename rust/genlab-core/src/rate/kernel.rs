@@ -121,12 +121,12 @@ pub(crate) fn half_logdet_shifted_gram(
         default()
     };
     let needed = cholesky_in_place_scratch::<f64>(side, Par::Seq, params);
-    if ws.stack.as_ref().is_none_or(|(s, _)| *s != side) {
-        ws.stack = Some((side, MemBuffer::new(needed)));
+    if ws.stack.as_ref().is_some_and(|(s, _)| *s != side) {
+        ws.stack = None;
     }
-    let Some((_, buffer)) = ws.stack.as_mut() else {
-        unreachable!("the Cholesky scratch was just allocated")
-    };
+    let (_, buffer) = ws
+        .stack
+        .get_or_insert_with(|| (side, MemBuffer::new(needed)));
     let mut jitter = 0.0;
     for attempt in 0..=JITTER_TRIES {
         let mut m = MatMut::from_column_major_slice_mut(&mut ws.shifted_gram, side, side);
