@@ -42,16 +42,20 @@ def _data(name: str, dtype: str) -> Any:
     return rng.normal(size=shapes[name]).astype(dtype)
 
 
-def _torch_logdet_rate(X: Any, a: float) -> Any:
-    """1/2 logdet(I + a X X^T) per matrix of X (..., n, m): the N x N form peers use."""
-    gram = X @ X.transpose(-1, -2)
-    eye = torch.eye(X.shape[-2], dtype=X.dtype, device=X.device)
+def _torch_logdet_rate(gram: Any, a: float) -> Any:
+    """1/2 logdet(I + a G) per Gram matrix, by batched ``torch.logdet``."""
+    eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     return 0.5 * torch.logdet(eye + a * gram)
 
 
-def _numpy_slogdet_rate(X: Any, a: float) -> Any:
-    gram = X @ np.swapaxes(X, -1, -2)
-    return 0.5 * np.linalg.slogdet(np.eye(X.shape[-2], dtype=X.dtype) + a * gram)[1]
+def _numpy_slogdet_rate(gram: Any, a: float) -> Any:
+    """1/2 logdet(I + a G) per Gram matrix, by batched ``numpy.linalg.slogdet``."""
+    return 0.5 * np.linalg.slogdet(np.eye(gram.shape[-1], dtype=gram.dtype) + a * gram)[1]
+
+
+def _token_gram(X: Any) -> Any:
+    """X X^T (the N x N Gram matrix of CRATE's script), numpy or torch."""
+    return X @ (X.transpose(-1, -2) if isinstance(X, torch.Tensor) else np.swapaxes(X, -1, -2))
 
 
 def _projected_impls(dtype: str) -> dict[str, Callable[[], Any]]:
@@ -60,8 +64,8 @@ def _projected_impls(dtype: str) -> dict[str, Callable[[], Any]]:
     a = P / (N * EPS**2)
     return {
         "genlab": lambda: rate.compressed_coding_rate_projected(ZU, eps=EPS),
-        "torch.logdet": lambda: _torch_logdet_rate(ZUt, a).sum(-1),
-        "numpy.slogdet": lambda: _numpy_slogdet_rate(ZU, a).sum(-1),
+        "torch.logdet": lambda: _torch_logdet_rate(_token_gram(ZUt), a).sum(-1),
+        "numpy.slogdet": lambda: _numpy_slogdet_rate(_token_gram(ZU), a).sum(-1),
     }
 
 
@@ -71,11 +75,11 @@ def _with_u_impls(dtype: str) -> dict[str, Callable[[], Any]]:
     a = P / (N * EPS**2)
     return {
         "genlab": lambda: rate.compressed_coding_rate(Z, U, eps=EPS),
-        "torch.logdet": lambda: _torch_logdet_rate(torch.einsum("bnd,kdp->bknp", Zt, Ut), a).sum(
-            -1
-        ),
+        "torch.logdet": lambda: _torch_logdet_rate(
+            _token_gram(torch.einsum("bnd,kdp->bknp", Zt, Ut)), a
+        ).sum(-1),
         "numpy.slogdet": lambda: _numpy_slogdet_rate(
-            np.einsum("bnd,kdp->bknp", Z, U, optimize=True), a
+            _token_gram(np.einsum("bnd,kdp->bknp", Z, U, optimize=True)), a
         ).sum(-1),
     }
 
@@ -84,11 +88,11 @@ def _long_impls(dtype: str) -> dict[str, Callable[[], Any]]:
     Z = _data("Zlong", dtype)
     Zt = torch.from_numpy(Z)
     a = D_LONG / (N_LONG * EPS**2)
-    # Peers factor the d x d side (d < N), as hand-written code for long sequences does.
+    # Peers factor the d x d side Z^T Z (d < N), as hand-written code for long sequences does.
     return {
         "genlab": lambda: rate.coding_rate(Z, eps=EPS),
-        "torch.logdet": lambda: _torch_logdet_rate(Zt.transpose(-1, -2), a),
-        "numpy.slogdet": lambda: _numpy_slogdet_rate(np.swapaxes(Z, -1, -2), a),
+        "torch.logdet": lambda: _torch_logdet_rate(Zt.transpose(-1, -2) @ Zt, a),
+        "numpy.slogdet": lambda: _numpy_slogdet_rate(np.swapaxes(Z, -1, -2) @ Z, a),
     }
 
 
@@ -129,7 +133,7 @@ def test_torch_forward_backward(run_case: Callable[..., Any], impl: str) -> None
         if impl == "genlab":
             loss = trate.compressed_coding_rate_projected(ZU, eps=EPS).sum()
         else:
-            loss = _torch_logdet_rate(ZU, a).sum()
+            loss = _torch_logdet_rate(_token_gram(ZU), a).sum()
         loss.backward()
 
     run_case(f"torch forward+backward B=64 K={K} N={N} p={P} float64 (CPU)", impl, step)
@@ -147,7 +151,7 @@ def test_cuda(run_case: Callable[..., Any], dtype: str, impl: str) -> None:
         if impl == "genlab":
             trate.compressed_coding_rate_projected(ZU, eps=EPS, compute_dtype=compute)
         else:
-            _torch_logdet_rate(ZU, a).sum(-1)
+            _torch_logdet_rate(_token_gram(ZU), a).sum(-1)
         torch.cuda.synchronize()
 
     run_case(f"CUDA compressed_coding_rate_projected B={B} {dtype}", impl, run)
