@@ -8,6 +8,9 @@ Modules
 rank
     Kendall tau (scipy drop-in), batched taus, granulated Kendall Psi, conditional-MI score,
     robust sign-error.
+rate
+    Coding rates, compressed coding rates, rate reduction, sparse rate reduction and the SRR
+    measure over many token groups (CRATE).
 kde
     Exact high-dimensional kernel density estimation (scipy and scikit-learn drop-ins), bandwidth
     selection, regime diagnostics, information plane.
@@ -18,7 +21,7 @@ attention
 
 from __future__ import annotations
 
-from genlab import attention, kde, rank
+from genlab import attention, kde, rank, rate
 from genlab._core import __version__
 from genlab.errors import DegenerateDataWarning, NumericalWarning
 
@@ -29,4 +32,5 @@ __all__ = [
     "attention",
     "kde",
     "rank",
+    "rate",
 ]

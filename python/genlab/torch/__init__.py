@@ -3,7 +3,10 @@
 Everything in this subpackage imports torch; nothing outside it does. Submodules are imported on
 demand (``from genlab.torch import rate``) so that ``import genlab`` never pulls in torch.
 
-``genlab.torch.attention``: tensor attention with autograd on CPU and CUDA, and ``TensorAttention``.
+Submodules:
+
+- ``rate``: differentiable coding rates, rate reduction, sparse rate reduction and the SRR measure;
+- ``attention``: tensor attention with autograd on CPU and CUDA, and ``TensorAttention``.
 """
 
 from __future__ import annotations
