@@ -72,3 +72,61 @@ def sign_error_environments(
     NDArray[np.float64],
     NDArray[np.uint64],
 ]: ...
+
+# rate
+def coding_rate(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    *,
+    eps: float,
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def compressed_coding_rate(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    u: NDArray[np.float64],
+    *,
+    eps: float,
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def compressed_coding_rate_projected(
+    zu: NDArray[np.float64] | NDArray[np.float32],
+    *,
+    eps: float,
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def rate_reduction(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    u: NDArray[np.float64],
+    *,
+    eps: float,
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def sparse_rate_reduction(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    u: NDArray[np.float64],
+    *,
+    eps: float,
+    lam: float,
+    sparsity: str = "l0",
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def srr_measure(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    u: NDArray[np.float64],
+    *,
+    eps: float,
+    lam: float = 1.0,
+    sparsity: str = "l0",
+    normalize_tokens: bool = False,
+    n_jobs: int | None = None,
+) -> tuple[NDArray[np.float64], int]: ...
+def sparsity(
+    z: NDArray[np.float64] | NDArray[np.float32],
+    *,
+    kind: str = "l0",
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...

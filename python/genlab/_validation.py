@@ -16,6 +16,7 @@ __all__ = [
     "as_float_array",
     "check_choice",
     "check_n_jobs",
+    "check_real",
     "check_same_length",
     "encode_hparams",
     "order_preserving_float64",
@@ -126,6 +127,25 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
             "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0"
         )
     return int(n_jobs)
+
+
+def check_real(
+    value: object, name: str, *, positive: bool = False, nonnegative: bool = False, hint: str = ""
+) -> float:
+    """``value`` as a finite float: ``TypeError`` unless a real number (not bool), ``ValueError``
+    unless finite and, as asked, > 0 or >= 0. ``hint`` is appended to the message."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+        value, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    out = float(value)
+    if positive and not out > 0:
+        raise ValueError(f"{name}: expected a finite number > 0{hint}, got {value!r}")
+    if nonnegative and not out >= 0:
+        raise ValueError(f"{name}: expected a finite number >= 0{hint}, got {value!r}")
+    if not np.isfinite(out):
+        raise ValueError(f"{name}: expected a finite number{hint}, got {value!r}")
+    return out
 
 
 def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:

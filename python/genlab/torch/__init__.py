@@ -2,6 +2,7 @@
 
 Everything in this subpackage imports torch; nothing outside it does. Submodules are imported on
 demand (``from genlab.torch import rate``) so that ``import genlab`` never pulls in torch.
+``rate``: differentiable coding rates, rate reduction, sparse rate reduction and the SRR measure.
 """
 
 from __future__ import annotations

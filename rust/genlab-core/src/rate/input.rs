@@ -1,0 +1,241 @@
+//! The arrays the rate kernels read: token groups (Z, or already-projected ZU) and subspaces (U),
+//! validated once when they are wrapped.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// An element type the kernels accept. Values are widened to f64 as they are read, so float32
+/// input is computed in float64 without a float64 copy of the whole array.
+pub trait Element: Copy + Send + Sync + Into<f64> + 'static {
+    /// The values themselves when they already are f64 (read in place, no copy).
+    fn as_f64(values: &[Self]) -> Option<&[f64]>;
+}
+
+impl Element for f64 {
+    fn as_f64(values: &[f64]) -> Option<&[f64]> {
+        Some(values)
+    }
+}
+
+impl Element for f32 {
+    fn as_f64(_: &[f32]) -> Option<&[f64]> {
+        None
+    }
+}
+
+/// Arrays are scanned for NaN/inf in chunks of this many values, in parallel when there are
+/// several chunks.
+const SCAN_CHUNK: usize = 1 << 14;
+
+/// Whether every value is finite; a branch-free fold, so that it vectorizes.
+fn all_finite<T: Element>(values: &[T]) -> bool {
+    values
+        .iter()
+        .fold(true, |ok, &v| ok & Into::<f64>::into(v).is_finite())
+}
+
+/// Returns [`Error::NonFinite`] for the first NaN or infinity of `values`.
+fn check_finite_elements<T: Element>(name: &str, values: &[T]) -> Result<()> {
+    let bad_chunk = if values.len() > SCAN_CHUNK {
+        values
+            .par_chunks(SCAN_CHUNK)
+            .position_first(|c| !all_finite(c))
+    } else {
+        Some(0).filter(|_| !all_finite(values))
+    };
+    let Some(chunk) = bad_chunk else {
+        return Ok(());
+    };
+    let start = chunk * SCAN_CHUNK;
+    let offset = values[start..]
+        .iter()
+        .position(|&v| !Into::<f64>::into(v).is_finite())
+        .unwrap_or(0);
+    Err(Error::NonFinite {
+        name: name.to_string(),
+        index: start + offset,
+    })
+}
+
+/// `count` matrices of `tokens` rows (tokens) by `dim` columns (features), row-major and
+/// contiguous: `data[(g * tokens + i) * dim + j]` is feature j of token i in group g.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenGroups<'a, T> {
+    pub(crate) name: &'a str,
+    pub(crate) data: &'a [T],
+    pub(crate) count: usize,
+    pub(crate) tokens: usize,
+    pub(crate) dim: usize,
+}
+
+impl<'a, T: Element> TokenGroups<'a, T> {
+    /// Wraps `data` as `count` groups of shape (`tokens`, `dim`). `name` is the argument name used
+    /// in error messages ("Z", "ZU"). Errors: a length that does not match the shape, zero tokens
+    /// or features, NaN or infinity. Zero groups are accepted (the results are empty).
+    pub fn new(
+        name: &'a str,
+        data: &'a [T],
+        count: usize,
+        tokens: usize,
+        dim: usize,
+    ) -> Result<Self> {
+        if tokens == 0 || dim == 0 {
+            return Err(Error::shape(
+                name,
+                "at least one token and one feature per group (N >= 1, d >= 1)",
+                format!("groups of shape ({tokens}, {dim})"),
+            ));
+        }
+        let expected = count
+            .checked_mul(tokens)
+            .and_then(|v| v.checked_mul(dim))
+            .ok_or_else(|| Error::invalid(name, "the shape overflows usize"))?;
+        if data.len() != expected {
+            return Err(Error::shape(
+                name,
+                format!("{expected} values ({count} groups of {tokens} x {dim})"),
+                format!("{} values", data.len()),
+            ));
+        }
+        check_finite_elements(name, data)?;
+        Ok(TokenGroups {
+            name,
+            data,
+            count,
+            tokens,
+            dim,
+        })
+    }
+
+    /// Number of groups.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Tokens (rows) per group.
+    pub fn tokens(&self) -> usize {
+        self.tokens
+    }
+
+    /// Features (columns) per token.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The values of group `g`, row-major (tokens x dim).
+    pub(crate) fn group(&self, g: usize) -> &'a [T] {
+        let size = self.tokens * self.dim;
+        &self.data[g * size..(g + 1) * size]
+    }
+}
+
+/// The subspaces U_1..U_K of the compressed coding rate: `heads` matrices of shape
+/// (`dim`, `sub_dim`), row-major and contiguous, `data[(k * dim + i) * sub_dim + j]` = U_k[i, j].
+#[derive(Debug, Clone, Copy)]
+pub struct Subspaces<'a> {
+    pub(crate) data: &'a [f64],
+    pub(crate) heads: usize,
+    pub(crate) dim: usize,
+    pub(crate) sub_dim: usize,
+}
+
+impl<'a> Subspaces<'a> {
+    /// Wraps U of shape (`heads`, `dim`, `sub_dim`). Errors: a length that does not match, a zero
+    /// axis, NaN or infinity.
+    pub fn new(data: &'a [f64], heads: usize, dim: usize, sub_dim: usize) -> Result<Self> {
+        if heads == 0 || dim == 0 || sub_dim == 0 {
+            return Err(Error::shape(
+                "U",
+                "shape (K, d, p) with K, d, p >= 1",
+                format!("({heads}, {dim}, {sub_dim})"),
+            ));
+        }
+        let expected = heads * dim * sub_dim;
+        if data.len() != expected {
+            return Err(Error::shape(
+                "U",
+                format!("{expected} values ({heads} x {dim} x {sub_dim})"),
+                format!("{} values", data.len()),
+            ));
+        }
+        check_finite_elements("U", data)?;
+        Ok(Subspaces {
+            data,
+            heads,
+            dim,
+            sub_dim,
+        })
+    }
+
+    /// Number of subspaces K.
+    pub fn heads(&self) -> usize {
+        self.heads
+    }
+
+    /// U_k, row-major (dim x sub_dim).
+    pub(crate) fn head(&self, k: usize) -> &'a [f64] {
+        let size = self.dim * self.sub_dim;
+        &self.data[k * size..(k + 1) * size]
+    }
+
+    /// Checks that Z's feature dimension is U's d.
+    pub(crate) fn check_fits<T>(&self, z: &TokenGroups<'_, T>) -> Result<()> {
+        if z.dim != self.dim {
+            return Err(Error::shape(
+                "U",
+                format!(
+                    "shape (K, d, p) with d = {} (the last axis of {})",
+                    z.dim, z.name
+                ),
+                format!("({}, {}, {})", self.heads, self.dim, self.sub_dim),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_shapes_and_values() {
+        let data = [1.0f64; 12];
+        assert!(TokenGroups::new("Z", &data, 2, 3, 2).is_ok());
+        let e = TokenGroups::new("Z", &data, 2, 3, 3).unwrap_err();
+        assert!(e.to_string().contains("18 values"), "{e}");
+        let e = TokenGroups::new("Z", &data[..0], 2, 0, 3).unwrap_err();
+        assert!(e.to_string().starts_with("Z:"), "{e}");
+        let mut bad = data;
+        bad[7] = f64::NAN;
+        let e = TokenGroups::new("Z", &bad, 2, 3, 2).unwrap_err();
+        assert_eq!(
+            e,
+            Error::NonFinite {
+                name: "Z".into(),
+                index: 7
+            }
+        );
+        let big: Vec<f32> = (0..10 * SCAN_CHUNK + 10)
+            .map(|i| if i > 100_000 { f32::INFINITY } else { 0.5 })
+            .collect();
+        let e = TokenGroups::new("ZU", &big, 1, 1, big.len())
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("index 100001"), "{e}");
+    }
+
+    #[test]
+    fn subspaces_must_fit_z() {
+        let u = [0.0; 12];
+        let s = Subspaces::new(&u, 2, 3, 2).unwrap();
+        let z = [0.0f64; 6];
+        let z3 = TokenGroups::new("Z", &z, 1, 2, 3).unwrap();
+        assert!(s.check_fits(&z3).is_ok());
+        let z2 = TokenGroups::new("Z", &z, 1, 3, 2).unwrap();
+        let e = s.check_fits(&z2).unwrap_err();
+        assert!(e.to_string().contains("d = 2"), "{e}");
+        assert!(Subspaces::new(&u, 0, 3, 2).is_err());
+    }
+}
