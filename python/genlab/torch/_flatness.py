@@ -67,63 +67,80 @@ def _accuracy(
     return correct / len(targets)
 
 
-def _check_search(
+@dataclasses.dataclass(frozen=True)
+class _SearchSettings:
+    kind: str
+    magnitude_eps: float | None
+    target_drop: float
+    tolerance: float
+    search_depth: int
+    upper: float
+    batch_size: int
+    seed: int
+
+
+# Perturbed accuracy at a scale, given the unperturbed parameters and the noise generator.
+_Evaluator = Callable[[dict[str, Tensor], torch.Generator, float], float]
+
+
+def _bisect(
+    model: nn.Module,
     inputs: Tensor,
     targets: Tensor,
-    target_drop: float,
-    tolerance: float,
-    search_depth: int,
-    upper: float,
-    magnitude_eps: float | None,
-) -> None:
+    settings: _SearchSettings,
+    evaluate: _Evaluator,
+) -> FlatnessSearch:
+    """Bisection on the scale in [0, upper]: grow it while the accuracy deviation is below target.
+
+    Runs in evaluation mode (restored afterwards) on the trainable parameters, which are never
+    modified (perturbed copies go through ``torch.func.functional_call``).
+    """
+    s = settings
     if len(inputs) != len(targets) or len(targets) == 0:
         raise ValueError(
             f"inputs, targets: expected the same positive number of examples, got {len(inputs)} "
             f"and {len(targets)}"
         )
-    if not 0 < tolerance < target_drop < 1:
+    if not 0 < s.tolerance < s.target_drop < 1:
         raise ValueError(
             f"target_drop, tolerance: expected 0 < tolerance < target_drop < 1, got "
-            f"{target_drop} and {tolerance}"
+            f"{s.target_drop} and {s.tolerance}"
         )
-    if search_depth < 1:
-        raise ValueError(f"search_depth: expected a positive number of steps, got {search_depth}")
-    if not upper > 0:
-        raise ValueError(f"upper bound of the search: expected a positive scale, got {upper}")
-    if magnitude_eps is not None and not magnitude_eps > 0:
-        raise ValueError(f"magnitude_eps: expected a positive number or None, got {magnitude_eps}")
-
-
-def _search(
-    evaluate: Callable[[float], float],
-    *,
-    kind: str,
-    accuracy: float,
-    target_drop: float,
-    tolerance: float,
-    search_depth: int,
-    upper: float,
-) -> FlatnessSearch:
-    """Bisection on the scale in [0, upper]: grow it while the deviation is below target."""
-    lower = 0.0
-    scale = deviation = float("nan")
-    for step in range(1, search_depth + 1):
-        scale = (lower + upper) / 2
-        deviation = abs(accuracy - evaluate(scale))
-        if abs(deviation - target_drop) < tolerance:
-            return FlatnessSearch(scale, True, accuracy, deviation, step)
-        if deviation > target_drop:
-            upper = scale
-        else:
-            lower = scale
+    if s.search_depth < 1:
+        raise ValueError(f"search_depth: expected a positive number of steps, got {s.search_depth}")
+    if not s.upper > 0:
+        raise ValueError(f"upper bound of the search: expected a positive scale, got {s.upper}")
+    if s.magnitude_eps is not None and not s.magnitude_eps > 0:
+        raise ValueError(
+            f"magnitude_eps: expected a positive number or None, got {s.magnitude_eps}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        params = trainable_parameters(model)
+        generator = torch.Generator(device=inputs.device).manual_seed(s.seed)
+        accuracy = _accuracy(model, params, inputs, targets, s.batch_size)
+        lower, upper = 0.0, s.upper
+        scale = deviation = float("nan")
+        for step in range(1, s.search_depth + 1):
+            scale = (lower + upper) / 2
+            deviation = abs(accuracy - evaluate(params, generator, scale))
+            if abs(deviation - s.target_drop) < s.tolerance:
+                return FlatnessSearch(scale, True, accuracy, deviation, step)
+            if deviation > s.target_drop:
+                upper = scale
+            else:
+                lower = scale
+    finally:
+        model.train(was_training)
     warnings.warn(
-        f"{kind} search did not converge: after {search_depth} bisection steps the accuracy "
-        f"deviation is {deviation:.4f} at scale {scale:.6g}, not {target_drop} +- {tolerance}; "
-        "the last midpoint is returned (raise search_depth or the upper bound)",
+        f"{s.kind} search did not converge: after {s.search_depth} bisection steps the accuracy "
+        f"deviation is {deviation:.4f} at scale {scale:.6g}, not {s.target_drop} +- "
+        f"{s.tolerance}; the last midpoint is returned (raise search_depth or the upper bound)",
         NumericalWarning,
         stacklevel=3,
     )
-    return FlatnessSearch(scale, False, accuracy, deviation, search_depth)
+    return FlatnessSearch(scale, False, accuracy, deviation, s.search_depth)
 
 
 def pacbayes_sigma(
@@ -184,19 +201,12 @@ def pacbayes_sigma(
     genlab.errors.NumericalWarning
         When no midpoint reached the target deviation; the last midpoint is returned.
     """
-    _check_search(
-        inputs, targets, target_drop, tolerance, search_depth, sigma_max, magnitude_eps
-    )
     if draws < 1:
         raise ValueError(f"draws: expected a positive number of Monte Carlo draws, got {draws}")
-    was_training = model.training
-    model.eval()
-    params = trainable_parameters(model)
-    device = inputs.device
-    generator = torch.Generator(device=device).manual_seed(seed)
-    accuracy = _accuracy(model, params, inputs, targets, batch_size)
 
-    def noisy_accuracy(sigma: float) -> float:
+    def noisy_accuracy(
+        params: dict[str, Tensor], generator: torch.Generator, sigma: float
+    ) -> float:
         total = 0.0
         for _ in range(draws):
             noisy = {}
@@ -211,18 +221,10 @@ def pacbayes_sigma(
         return total / draws
 
     kind = "PAC-Bayes sigma" if magnitude_eps is None else "magnitude-aware PAC-Bayes sigma"
-    try:
-        return _search(
-            noisy_accuracy,
-            kind=kind,
-            accuracy=accuracy,
-            target_drop=target_drop,
-            tolerance=tolerance,
-            search_depth=search_depth,
-            upper=sigma_max,
-        )
-    finally:
-        model.train(was_training)
+    settings = _SearchSettings(
+        kind, magnitude_eps, target_drop, tolerance, search_depth, sigma_max, batch_size, seed
+    )
+    return _bisect(model, inputs, targets, settings, noisy_accuracy)
 
 
 def sharpness_alpha(
@@ -260,17 +262,13 @@ def sharpness_alpha(
     genlab.errors.NumericalWarning
         When no midpoint reached the target deviation.
     """
-    _check_search(inputs, targets, target_drop, tolerance, search_depth, alpha_max, magnitude_eps)
     if ascent_steps < 1:
         raise ValueError(f"ascent_steps: expected a positive number of steps, got {ascent_steps}")
-    was_training = model.training
-    model.eval()
-    params = trainable_parameters(model)
-    names = list(params)
-    generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    accuracy = _accuracy(model, params, inputs, targets, batch_size)
 
-    def worst_case_accuracy(alpha: float) -> float:
+    def worst_case_accuracy(
+        params: dict[str, Tensor], generator: torch.Generator, alpha: float
+    ) -> float:
+        names = list(params)
         boxes = [
             alpha * (params[n].abs() + magnitude_eps)
             if magnitude_eps is not None
@@ -278,8 +276,7 @@ def sharpness_alpha(
             for n in names
         ]
         u = [
-            (2 * torch.rand(b.shape, generator=generator, device=b.device, dtype=b.dtype) - 1)
-            * b
+            (2 * torch.rand(b.shape, generator=generator, device=b.device, dtype=b.dtype) - 1) * b
             for b in boxes
         ]
         for _ in range(ascent_steps):
@@ -301,15 +298,7 @@ def sharpness_alpha(
         return _accuracy(model, perturbed, inputs, targets, batch_size)
 
     kind = "sharpness alpha" if magnitude_eps is None else "magnitude-aware sharpness alpha"
-    try:
-        return _search(
-            worst_case_accuracy,
-            kind=kind,
-            accuracy=accuracy,
-            target_drop=target_drop,
-            tolerance=tolerance,
-            search_depth=search_depth,
-            upper=alpha_max,
-        )
-    finally:
-        model.train(was_training)
+    settings = _SearchSettings(
+        kind, magnitude_eps, target_drop, tolerance, search_depth, alpha_max, batch_size, seed
+    )
+    return _bisect(model, inputs, targets, settings, worst_case_accuracy)

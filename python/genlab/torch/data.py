@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,7 +161,7 @@ def _subsample_and_corrupt(
 def _digits_split() -> tuple[NDArray[np.float32], NDArray[np.int64], NDArray[np.bool_]]:
     """Digits images in [0, 1], labels, and the fixed stratified test mask."""
     try:
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - scikit-learn is part of genlab[torch]
         raise ImportError(
             "the 'digits' data set ships with scikit-learn: install it with "

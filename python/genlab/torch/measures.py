@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import types
 import warnings
@@ -386,13 +387,20 @@ class _Context:
             self._cache[key] = fn()
         return self._cache[key]
 
-    def initial(self, name: str) -> Tensor:
+    def initial(self, name: str, like: Tensor) -> Tensor:
+        """The initial value of parameter ``name``, checked against its current value."""
         try:
-            return self.result.initial_state[name].to(self.device)
+            value = self.result.initial_state[name]
         except KeyError:
             raise ValueError(
                 f"result.initial_state: has no entry {name!r}; pass the TrainResult of this model"
             ) from None
+        if value.shape != like.shape:
+            raise ValueError(
+                f"result.initial_state: {name!r} has shape {tuple(value.shape)}, the model's has "
+                f"{tuple(like.shape)}; pass the TrainResult of this model"
+            )
+        return value.to(self.device)
 
     @property
     def gamma(self) -> float:
@@ -415,7 +423,7 @@ class _Context:
         params = trainable_parameters(self.model)
         return torch.cat(
             [
-                (p - self.initial(n) if initial else p).double().reshape(-1)
+                (p - self.initial(n, p) if initial else p).double().reshape(-1)
                 for n, p in params.items()
             ]
         )
@@ -432,7 +440,8 @@ class _Context:
                 x, y = x[keep], y[keep]
             return x, y
 
-        return tuple(self.cached("flatness_data", compute))  # type: ignore[return-value]
+        x, y = self.cached("flatness_data", compute)
+        return x, y
 
 
 def _norm_measures(ctx: _Context) -> dict[str, float]:
@@ -440,9 +449,12 @@ def _norm_measures(ctx: _Context) -> dict[str, float]:
     if not weights:
         raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
     d = len(weights)
+    parameters = dict(ctx.model.named_parameters())
     spec = torch.tensor([spectral_norm(w) ** 2 for _, w in weights], dtype=torch.float64)
     fro = torch.tensor([float(w.double().pow(2).sum()) for _, w in weights], dtype=torch.float64)
-    deltas = [w.double() - ctx.initial(n).reshape(w.shape).double() for n, w in weights]
+    deltas = [
+        w.double() - ctx.initial(n, parameters[n]).reshape(w.shape).double() for n, w in weights
+    ]
     dist_fro = torch.tensor([float(x.pow(2).sum()) for x in deltas], dtype=torch.float64)
     dist_spec = torch.tensor([spectral_norm(x) ** 2 for x in deltas], dtype=torch.float64)
     log_prod_spec = float(spec.log().sum())
@@ -450,7 +462,8 @@ def _norm_measures(ctx: _Context) -> dict[str, float]:
     lg = ctx.log_gamma_sq()
     fro_over_spec = float((fro / spec).sum())
     return {
-        "log_spec_init_main": log_prod_spec - lg + math.log(float((dist_fro / spec).sum())),
+        # -inf when the weights are still at their initialization
+        "log_spec_init_main": log_prod_spec - lg + float((dist_fro / spec).sum().log()),
         "log_spec_orig_main": log_prod_spec - lg + math.log(fro_over_spec),
         "log_prod_of_spec_over_margin": log_prod_spec - lg,
         "log_prod_of_spec": log_prod_spec,
@@ -484,17 +497,6 @@ def _count_measures(ctx: _Context) -> dict[str, float]:
     return {"params": float(sum(p.numel() for p in trainable_parameters(ctx.model).values()))}
 
 
-def _search_kwargs(ctx: _Context) -> dict[str, Any]:
-    s = ctx.settings
-    return {
-        "target_drop": s.target_drop,
-        "tolerance": s.tolerance,
-        "search_depth": s.search_depth,
-        "batch_size": s.batch_size,
-        "seed": ctx.seed,
-    }
-
-
 def _bound(norm_sq: float, scale: float, factor: float, ctx: _Context) -> float:
     return norm_sq * factor / (4 * scale**2) + math.log(ctx.m / scale) + 10
 
@@ -507,74 +509,41 @@ def _mag_bound(reference: Tensor, scale: float, inflation: float, ctx: _Context)
     return float(ratio.log().sum()) / 4 + math.log(ctx.m / scale) + 10
 
 
-def _pacbayes_measures(ctx: _Context) -> dict[str, float]:
+def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str, float]:
+    """The init/orig bounds and the flatness of one search ("pacbayes" or "sharpness")."""
     x, y = ctx.flatness_data()
     s = ctx.settings
-    sigma = pacbayes_sigma(
-        ctx.model, x, y, draws=s.draws, sigma_max=s.sigma_max, **_search_kwargs(ctx)
-    ).scale
-    w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
-    return {
-        "pacbayes_init": _bound(float(dw.pow(2).sum()), sigma, 1.0, ctx),
-        "pacbayes_orig": _bound(float(w.pow(2).sum()), sigma, 1.0, ctx),
-        "pacbayes_flatness": 1 / sigma**2,
+    common: dict[str, Any] = {
+        "magnitude_eps": s.magnitude_eps if magnitude else None,
+        "target_drop": s.target_drop,
+        "tolerance": s.tolerance,
+        "search_depth": s.search_depth,
+        "batch_size": s.batch_size,
+        "seed": ctx.seed,
     }
-
-
-def _pacbayes_mag_measures(ctx: _Context) -> dict[str, float]:
-    x, y = ctx.flatness_data()
-    s = ctx.settings
-    sigma = pacbayes_sigma(
-        ctx.model,
-        x,
-        y,
-        magnitude_eps=s.magnitude_eps,
-        draws=s.draws,
-        sigma_max=s.sigma_max,
-        **_search_kwargs(ctx),
-    ).scale
-    w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
-    return {
-        "pacbayes_mag_init": _mag_bound(dw, sigma, sigma**2 + 1, ctx),
-        "pacbayes_mag_orig": _mag_bound(w, sigma, sigma**2 + 1, ctx),
-        "pacbayes_mag_flatness": 1 / sigma**2,
-    }
-
-
-def _sharpness_measures(ctx: _Context) -> dict[str, float]:
-    x, y = ctx.flatness_data()
-    s = ctx.settings
-    alpha = sharpness_alpha(
-        ctx.model, x, y, ascent_steps=s.ascent_steps, alpha_max=s.alpha_max, **_search_kwargs(ctx)
-    ).scale
     w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
     log_2omega = math.log(2 * len(w))
-    return {
-        "sharpness_init": _bound(float(dw.pow(2).sum()), alpha, log_2omega, ctx),
-        "sharpness_orig": _bound(float(w.pow(2).sum()), alpha, log_2omega, ctx),
-        "sharpness_flatness": 1 / alpha**2,
-    }
+    if family == "pacbayes":
+        scale = pacbayes_sigma(
+            ctx.model, x, y, draws=s.draws, sigma_max=s.sigma_max, **common
+        ).scale
+        factor, inflation = 1.0, scale**2 + 1
+    else:
+        scale = sharpness_alpha(
+            ctx.model, x, y, ascent_steps=s.ascent_steps, alpha_max=s.alpha_max, **common
+        ).scale
+        factor, inflation = log_2omega, scale**2 + 4 * log_2omega
+    prefix = f"{family}_mag" if magnitude else family
+    if magnitude:
+        init, orig = _mag_bound(dw, scale, inflation, ctx), _mag_bound(w, scale, inflation, ctx)
+    else:
+        init = _bound(float(dw.pow(2).sum()), scale, factor, ctx)
+        orig = _bound(float(w.pow(2).sum()), scale, factor, ctx)
+    return {f"{prefix}_init": init, f"{prefix}_orig": orig, f"{prefix}_flatness": 1 / scale**2}
 
 
-def _sharpness_mag_measures(ctx: _Context) -> dict[str, float]:
-    x, y = ctx.flatness_data()
-    s = ctx.settings
-    alpha = sharpness_alpha(
-        ctx.model,
-        x,
-        y,
-        magnitude_eps=s.magnitude_eps,
-        ascent_steps=s.ascent_steps,
-        alpha_max=s.alpha_max,
-        **_search_kwargs(ctx),
-    ).scale
-    w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
-    inflation = alpha**2 + 4 * math.log(2 * len(w))
-    return {
-        "sharpness_mag_init": _mag_bound(dw, alpha, inflation, ctx),
-        "sharpness_mag_orig": _mag_bound(w, alpha, inflation, ctx),
-        "sharpness_mag_flatness": 1 / alpha**2,
-    }
+def _flatness_group(family: str, magnitude: bool) -> Callable[[_Context], dict[str, float]]:
+    return functools.partial(_flatness_measures, family=family, magnitude=magnitude)
 
 
 def _optional(value: int | None) -> float:
@@ -630,15 +599,13 @@ _GROUPS: tuple[tuple[Callable[[_Context], dict[str, float]], tuple[str, ...]], .
         ),
     ),
     (_path_measures, ("path_norm", "path_norm_over_margin")),
-    (_pacbayes_measures, ("pacbayes_init", "pacbayes_orig", "pacbayes_flatness")),
-    (
-        _pacbayes_mag_measures,
-        ("pacbayes_mag_init", "pacbayes_mag_orig", "pacbayes_mag_flatness"),
-    ),
-    (_sharpness_measures, ("sharpness_init", "sharpness_orig", "sharpness_flatness")),
-    (
-        _sharpness_mag_measures,
-        ("sharpness_mag_init", "sharpness_mag_orig", "sharpness_mag_flatness"),
+    *(
+        (
+            _flatness_group(family, magnitude),
+            tuple(f"{prefix}_{end}" for end in ("init", "orig", "flatness")),
+        )
+        for family in ("pacbayes", "sharpness")
+        for magnitude, prefix in ((False, family), (True, f"{family}_mag"))
     ),
     (_optimization_measures, ("steps_to_ce_0_1", "steps_ce_0_1_to_0_01", "gradient_noise")),
     (

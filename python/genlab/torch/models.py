@@ -94,6 +94,10 @@ class LayerIntermediates:
     output : Tensor, shape (B, N, d_out)
         ``Z^{l+1}``: the ISTA output for CRATE (whose sparsity SRR counts), the post-ReLU
         activations for the MLP and the CNN.
+    subspaces : Tensor, shape (K, d_out, p)
+        ``U_[K]`` of the layer, ``U_k = W^T[:, k p:(k+1) p]`` for the qkv weight ``W`` (a view of
+        the weight, so differentiable); for the MLP and the CNN, which have none, one identity
+        subspace ``(1, d_out, d_out)``.
     """
 
     layer_input: Tensor
@@ -101,6 +105,7 @@ class LayerIntermediates:
     head_tokens: Tensor
     after_attention: Tensor | None
     output: Tensor
+    subspaces: Tensor
 
 
 class IntermediatesModel(nn.Module):
@@ -172,6 +177,11 @@ class MSSA(nn.Module):
             self.out_proj = nn.Linear(inner, dim)
             if output_map == "frozen-linear":
                 self.out_proj.requires_grad_(False)
+
+    def subspaces(self) -> Tensor:
+        """``U_[K]`` as shape (K, dim, p): ``U_k = W^T[:, k p:(k+1) p]``, a view of ``qkv.weight``."""
+        dim = self.qkv.weight.shape[1]
+        return self.qkv.weight.view(self.heads, self.dim_head, dim).transpose(1, 2)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(MSSA(x), head_tokens)``; ``head_tokens`` has shape (B, K, N, p)."""
@@ -259,6 +269,7 @@ class CRATELayer(nn.Module):
             head_tokens=head_tokens,
             after_attention=z_half,
             output=z_next,
+            subspaces=self.attention.subspaces(),
         )
 
 
@@ -433,7 +444,9 @@ class CRATE(IntermediatesModel):
 
     def _forward_layers(self, x: Tensor) -> tuple[Tensor, tuple[LayerIntermediates, ...]]:
         if x.dim() != 4:
-            raise ValueError(f"x: expected images of shape (B, C, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected images of shape (B, C, H, W), got shape {tuple(x.shape)}"
+            )
         tokens = self.patch_embedding(self._patches(x))
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)
         z = self.emb_dropout(torch.cat((cls, tokens), dim=1) + self.pos_embedding)
@@ -444,12 +457,27 @@ class CRATE(IntermediatesModel):
         return self.head(z[:, 0]), tuple(layers)
 
 
+def _plain_layer(tokens: Tensor, output: Tensor) -> LayerIntermediates:
+    """Intermediates of a layer without normalization or subspaces (MLP, CNN)."""
+    width = output.shape[-1]
+    eye = torch.eye(width, dtype=output.dtype, device=output.device)
+    return LayerIntermediates(
+        layer_input=tokens,
+        normalized_input=tokens,
+        head_tokens=tokens.unsqueeze(1),
+        after_attention=None,
+        output=output,
+        subspaces=eye.unsqueeze(0),
+    )
+
+
 class MLP(IntermediatesModel):
     """A fully connected ReLU network: flatten, ``depth`` x (Linear -> ReLU -> dropout), Linear.
 
     For SRR each sample is one token: layer ``l`` reports its input ``h^{l-1}`` as shape
     (B, 1, d_in), ``head_tokens`` as that token under one head with the identity projection
-    (B, 1, 1, d_in), and its post-ReLU output as (B, 1, width).
+    (B, 1, 1, d_in), its post-ReLU output as (B, 1, width), and one identity subspace. The
+    compressed coding rate then equals the coding rate, so the SRR measure reduces to sparsity.
 
     Parameters
     ----------
@@ -491,15 +519,7 @@ class MLP(IntermediatesModel):
         for linear in self.hidden:
             token = h.unsqueeze(1)
             h = F.relu(linear(h))
-            layers.append(
-                LayerIntermediates(
-                    layer_input=token,
-                    normalized_input=token,
-                    head_tokens=token.unsqueeze(1),
-                    after_attention=None,
-                    output=h.unsqueeze(1),
-                )
-            )
+            layers.append(_plain_layer(token, h.unsqueeze(1)))
             h = self.dropout(h)
         return self.head(h), tuple(layers)
 
@@ -510,7 +530,8 @@ class CNN(IntermediatesModel):
     ``depth`` x (Conv2d(kernel_size, padding "same") -> ReLU), global average pooling, dropout,
     Linear. For SRR the spatial positions are the tokens: layer ``l`` reports its input as
     (B, H W, C_in), ``head_tokens`` as those tokens under one head with the identity projection
-    (B, 1, H W, C_in), and its post-ReLU output as (B, H W, width).
+    (B, 1, H W, C_in), its post-ReLU output as (B, H W, width), and one identity subspace (so
+    R^c = R and the SRR measure reduces to sparsity).
 
     Parameters
     ----------
@@ -558,20 +579,14 @@ class CNN(IntermediatesModel):
 
     def _forward_layers(self, x: Tensor) -> tuple[Tensor, tuple[LayerIntermediates, ...]]:
         if x.dim() != 4:
-            raise ValueError(f"x: expected images of shape (B, C, H, W), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x: expected images of shape (B, C, H, W), got shape {tuple(x.shape)}"
+            )
         layers = []
         for conv in self.convs:
             tokens = x.flatten(2).transpose(1, 2)
             x = F.relu(conv(x))
-            layers.append(
-                LayerIntermediates(
-                    layer_input=tokens,
-                    normalized_input=tokens,
-                    head_tokens=tokens.unsqueeze(1),
-                    after_attention=None,
-                    output=x.flatten(2).transpose(1, 2),
-                )
-            )
+            layers.append(_plain_layer(tokens, x.flatten(2).transpose(1, 2)))
         return self.head(self.dropout(x.mean(dim=(2, 3)))), tuple(layers)
 
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from genlab._validation import check_choice, check_real
 from genlab.torch.data import Batches, DatasetSplit
 
 __all__ = ["EpochRecord", "TrainConfig", "TrainResult", "evaluate", "gradient_noise", "train"]
@@ -117,9 +118,9 @@ class TrainConfig:
     gradient_noise: bool = True
 
     def __post_init__(self) -> None:
-        _check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
-        _check_choice(self.schedule, "schedule", _SCHEDULES)
-        _check_choice(self.srr_mode, "srr_mode", _SRR_MODES)
+        check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
+        check_choice(self.schedule, "schedule", _SCHEDULES)
+        check_choice(self.srr_mode, "srr_mode", _SRR_MODES)
         for name in ("batch_size", "epochs", "step_epochs", "eval_batch_size", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -136,27 +137,13 @@ class TrainConfig:
                 f"{self.ce_check_every!r}"
             )
         for name in ("lr", "srr_eps"):
-            _check_float(getattr(self, name), name, positive=True)
+            check_real(getattr(self, name), name, positive=True)
         for name in ("momentum", "weight_decay", "srr_gamma", "step_gamma"):
-            _check_float(getattr(self, name), name, positive=False)
+            check_real(getattr(self, name), name, nonnegative=True)
         if self.ce_target is not None:
-            _check_float(self.ce_target, "ce_target", positive=True)
+            check_real(self.ce_target, "ce_target", positive=True)
         if not isinstance(self.device, str):
             raise TypeError(f"device: expected a str, got {type(self.device).__name__}")
-
-
-def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        accepted = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}: expected one of {accepted}, got {value!r}")
-
-
-def _check_float(value: object, name: str, *, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name}: expected {kind} finite number, got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,9 +337,7 @@ def _build_schedule(
     return None
 
 
-def gradient_noise(
-    model: nn.Module, batches: Dataset[Any] | Batches, batch_size: int
-) -> float:
+def gradient_noise(model: nn.Module, batches: Dataset[Any] | Batches, batch_size: int) -> float:
     """Variance of mini-batch gradients: ``mean_b ||g_b - g_bar||^2``.
 
     ``g_b`` is the gradient of the mean cross-entropy of mini-batch ``b`` (the data in order,
@@ -504,11 +489,11 @@ def train(
                     diverged = True
                     break
                 if scaler is not None:
-                    scaler.scale(loss).backward()
+                    torch.autograd.backward(scaler.scale(loss))
                     scaler.step(optimizer)
                     scaler.update()
                 else:
-                    loss.backward()
+                    torch.autograd.backward(loss)
                     optimizer.step()
                 step += 1
                 n_batches += 1
