@@ -3,6 +3,7 @@
 Everything in this subpackage imports torch; nothing outside it does. Submodules are imported on
 demand (``from genlab.torch import rate``) so that ``import genlab`` never pulls in torch.
 ``rate``: differentiable coding rates, rate reduction, sparse rate reduction and the SRR measure.
+``models`` (CRATE variants, MLP, CNN), ``data``, ``train``, ``srr`` (layer-wise SRR, regularizer), ``measures``.
 """
 
 from __future__ import annotations

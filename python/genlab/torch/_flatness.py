@@ -79,8 +79,9 @@ class _SearchSettings:
     seed: int
 
 
-# Perturbed accuracy at a scale, given the unperturbed parameters and the noise generator.
-_Evaluator = Callable[[dict[str, Tensor], torch.Generator, float], float]
+# Perturbed accuracy at a scale, given the unperturbed parameters, the noise generator and the
+# unperturbed accuracy.
+_Evaluator = Callable[[dict[str, Tensor], torch.Generator, float, float], float]
 
 
 def _bisect(
@@ -124,7 +125,7 @@ def _bisect(
         scale = deviation = float("nan")
         for step in range(1, s.search_depth + 1):
             scale = (lower + upper) / 2
-            deviation = abs(accuracy - evaluate(params, generator, scale))
+            deviation = abs(accuracy - evaluate(params, generator, scale, accuracy))
             if abs(deviation - s.target_drop) < s.tolerance:
                 return FlatnessSearch(scale, True, accuracy, deviation, step)
             if deviation > s.target_drop:
@@ -162,7 +163,9 @@ def pacbayes_sigma(
     Bisection on sigma in [0, ``sigma_max``] (Jiang et al. 2020, Algorithm 1): at each midpoint,
     the accuracy is averaged over ``draws`` Monte Carlo draws of the noise ``u`` added to every
     trainable parameter ``w``; sigma grows while ``|acc(w) - mean acc(w + u)| < target_drop`` and
-    shrinks otherwise, stopping once the deviation is within ``tolerance`` of the target.
+    shrinks otherwise, stopping once the deviation is within ``tolerance`` of the target. The
+    draws at a midpoint stop early once the mean of all ``draws`` can no longer come within the
+    tolerance band (accuracies lie in [0, 1]), which leaves every bisection decision unchanged.
 
     - plain (``magnitude_eps=None``): ``u_i ~ N(0, sigma^2)``, i.e. standard deviation sigma.
       (A widely copied implementation passes sigma**2 where ``torch.normal`` expects a standard
@@ -205,10 +208,10 @@ def pacbayes_sigma(
         raise ValueError(f"draws: expected a positive number of Monte Carlo draws, got {draws}")
 
     def noisy_accuracy(
-        params: dict[str, Tensor], generator: torch.Generator, sigma: float
+        params: dict[str, Tensor], generator: torch.Generator, sigma: float, accuracy: float
     ) -> float:
         total = 0.0
-        for _ in range(draws):
+        for done in range(1, draws + 1):
             noisy = {}
             for name, w in params.items():
                 if magnitude_eps is None:
@@ -218,7 +221,17 @@ def pacbayes_sigma(
                 noise = torch.randn(w.shape, generator=generator, device=w.device, dtype=w.dtype)
                 noisy[name] = w + std * noise
             total += _accuracy(model, noisy, inputs, targets, batch_size)
-        return total / draws
+            # Accuracies lie in [0, 1], so the mean over all draws will lie in [low, high]. Once
+            # every deviation in that range is off target on the same side, the bisection's
+            # decision is fixed: stop drawing (the partial mean lies in the range too).
+            low, high = total / draws, (total + draws - done) / draws
+            farthest = max(abs(accuracy - low), abs(accuracy - high))
+            nearest = (
+                0.0 if low <= accuracy <= high else min(abs(accuracy - low), abs(accuracy - high))
+            )
+            if nearest > target_drop + tolerance or farthest < target_drop - tolerance:
+                break
+        return total / done
 
     kind = "PAC-Bayes sigma" if magnitude_eps is None else "magnitude-aware PAC-Bayes sigma"
     settings = _SearchSettings(
@@ -266,7 +279,7 @@ def sharpness_alpha(
         raise ValueError(f"ascent_steps: expected a positive number of steps, got {ascent_steps}")
 
     def worst_case_accuracy(
-        params: dict[str, Tensor], generator: torch.Generator, alpha: float
+        params: dict[str, Tensor], generator: torch.Generator, alpha: float, _accuracy0: float
     ) -> float:
         names = list(params)
         boxes = [

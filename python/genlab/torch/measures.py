@@ -61,15 +61,19 @@ Flatness measures (sigma' from :func:`pacbayes_sigma`, alpha' from :func:`sharpn
   ``alpha'^2 + 4 log(2 omega)`` in place of ``sigma'^2 + 1``; sharpness_mag_flatness (60)
   ``1 / alpha'^2``.
 
-(Equation numbers 50-52 and 58-60 follow the order of Jiang et al.'s appendix; the constants of
-the sharpness forms are written here as implemented.)
+(The numbers 48, 49, 53, 56, 57 and 61 are Jiang et al.'s; 50-52 and 58-60 for the sharpness
+forms are placed by the same pattern and should be checked against the paper before citing them;
+the constants of the sharpness forms are written here as implemented.)
 
-Optimization-based measures (recorded by :func:`genlab.torch.train.train`, Jiang et al. §C.7):
+Optimization-based measures (recorded by :func:`genlab.torch.train.train`, unnumbered here):
 steps_to_ce_0_1, steps_ce_0_1_to_0_01 (NaN when the milestone was not reached), gradient_noise.
 
 SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
-compressed coding rate R^c, sparsity and the SRR measure ``sparsity + R^c - R``, each as the
-last-layer value (``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``.
+compressed coding rate R^c, sparsity (``||Z||_0 / N``, nonzeros per token) and the SRR measure
+``sparsity + R^c - R``, in the "output" convention of :mod:`genlab.torch.srr` (the layer output
+against the layer's subspaces) with ``MeasureSettings.srr_eps``, each as the last-layer value
+(``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``. Measured on a
+seeded subset of ``MeasureSettings.srr_samples`` training images.
 """
 
 from __future__ import annotations
@@ -183,8 +187,8 @@ def _registry() -> dict[str, MeasureInfo]:
         ("coding_rate_mean", None, -1, "srr", "R of the layer's tokens, layer mean"),
         ("rate_reduction_last", None, -1, "srr", "R - R^c, last layer"),
         ("rate_reduction_mean", None, -1, "srr", "R - R^c, layer mean"),
-        ("sparsity_last", None, 1, "srr", "fraction of nonzeros of the layer output, last layer"),
-        ("sparsity_mean", None, 1, "srr", "fraction of nonzeros of the layer output, mean"),
+        ("sparsity_last", None, 1, "srr", "nonzeros per token of the layer output, last layer"),
+        ("sparsity_mean", None, 1, "srr", "nonzeros per token of the layer output, layer mean"),
     ]
     return {r[0]: MeasureInfo(*r) for r in rows}
 
@@ -353,15 +357,6 @@ def path_norm(model: nn.Module, input_shape: Sequence[int]) -> float:
     return float(net(x).sum())
 
 
-def _warn_margin(gamma: float) -> None:
-    warnings.warn(
-        f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the measures "
-        "that divide by gamma^2 are NaN; the model does not fit its training set",
-        DegenerateDataWarning,
-        stacklevel=4,
-    )
-
-
 class _Context:
     """Lazily computed ingredients shared by the measures of one model."""
 
@@ -409,12 +404,14 @@ class _Context:
                 margins(self.model, self.data.train, batch_size=self.settings.batch_size),
                 self.settings.margin_quantile,
             )
-            gamma = float(q)
-            if gamma <= 0:
-                _warn_margin(gamma)
-            return gamma
+            return float(q)
 
         return float(self.cached("gamma", compute))
+
+    def gamma_if_computed(self) -> float | None:
+        """gamma if some measure needed it, else None."""
+        value = self._cache.get("gamma")
+        return None if value is None else float(value)
 
     def log_gamma_sq(self) -> float:
         return 2 * math.log(self.gamma) if self.gamma > 0 else float("nan")
@@ -690,4 +687,12 @@ def compute_measures(
     for group, members in _GROUPS:
         if any(n in members for n in wanted):
             values.update(group(ctx))
+    gamma = ctx.gamma_if_computed()
+    if gamma is not None and gamma <= 0:
+        warnings.warn(
+            f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
+            "measures that divide by gamma^2 are NaN; the model does not fit its training set",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
     return {n: float(values[n]) for n in wanted}
