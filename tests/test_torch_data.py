@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -81,6 +83,20 @@ def test_label_noise_is_exact_and_seeded() -> None:
     assert len(set(noisy.train.tensors[1][changed].tolist())) > 5
     full_noise = load_dataset(label_noise=1.0)
     assert bool((full_noise.train.tensors[1] != load_dataset().train.tensors[1]).all())
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    train_size=st.integers(1, 1347),
+    noise=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31),
+)
+def test_subsample_and_noise_properties(train_size: int, noise: float, seed: int) -> None:
+    clean = load_dataset(train_size=train_size, seed=seed)
+    noisy = load_dataset(train_size=train_size, label_noise=noise, seed=seed)
+    assert len(noisy.train) == train_size
+    changed = int((clean.train.tensors[1] != noisy.train.tensors[1]).sum())
+    assert changed == noisy.noisy_labels == round(noise * train_size)
 
 
 @pytest.mark.parametrize(

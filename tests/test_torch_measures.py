@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -173,6 +175,28 @@ def test_path_norm_of_a_two_layer_relu_net() -> None:
     assert path_norm(net, (5,)) == pytest.approx(expected, rel=1e-12)
     # the model itself is untouched
     assert torch.equal(net.hidden[0].weight.double(), W1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    scales=st.lists(st.floats(0.1, 10.0), min_size=7, max_size=7),
+    seed=st.integers(0, 1000),
+)
+def test_path_norm_is_invariant_to_relu_rescaling(scales: list[float], seed: int) -> None:
+    # scaling hidden unit j by c_j > 0 (its weights and bias) and its outgoing weights by 1 / c_j
+    # leaves a ReLU network's function and its path-norm unchanged
+    torch.manual_seed(seed)
+    net = build_model("mlp", num_classes=3, input_shape=(5,), width=7, depth=1).double()
+    before = path_norm(net, (5,))
+    c = torch.tensor(scales, dtype=F64)
+    x = torch.randn(4, 5, dtype=F64)
+    with torch.no_grad():
+        out = net(x)
+        net.hidden[0].weight.mul_(c[:, None])
+        net.hidden[0].bias.mul_(c)
+        net.head.weight.div_(c[None, :])
+        assert torch.allclose(net(x), out)
+    assert path_norm(net, (5,)) == pytest.approx(before, rel=1e-9)
 
 
 def test_path_norm_of_crate_is_sign_free() -> None:
