@@ -232,12 +232,18 @@ def test_jitter_warns_and_never_returns_nan(rng: np.random.Generator) -> None:
     # away), Cholesky meets non-positive pivots, and the kernel jitters.
     u, v = rng.normal(size=(16, 6, 1)), rng.normal(size=(16, 1, 5))
     Z = u @ v
-    with pytest.warns(NumericalWarning, match=r"jitter was added"):
+    with pytest.warns(NumericalWarning, match=r"^coding_rate: .*jitter was added") as record:
         got = rate.coding_rate(Z, eps=1e-15)
+    assert record[0].filename == __file__  # the warning points at the caller
     assert np.all(np.isfinite(got))
     # The large eigenvalue is kept; the others can only grow.
     top = 0.5 * np.log1p(5 / (6 * 1e-30) * (Z**2).sum(axis=(-2, -1)))
     assert np.all(got >= top - 1e-6)
+    U = np.stack([np.eye(5)[:, :3], np.eye(5)[:, 2:]])
+    with pytest.warns(NumericalWarning, match=r"^rate_reduction: ") as record:
+        dr = rate.rate_reduction(Z, U, eps=1e-15)
+    assert record[0].filename == __file__
+    assert np.all(np.isfinite(dr))
 
 
 def test_overflowing_gram_is_an_error() -> None:

@@ -102,8 +102,14 @@ def _subspaces(U: ArrayLike, d: int) -> NDArray[np.float64]:
 
 
 def _finish(
-    values: NDArray[np.float64], jittered: int, batch_shape: tuple[int, ...], fn: str
+    values: NDArray[np.float64],
+    jittered: int,
+    batch_shape: tuple[int, ...],
+    fn: str,
+    stacklevel: int = 3,
 ) -> NDArray[np.float64]:
+    """The values in the batch shape, with a warning when factorizations were jittered
+    (``stacklevel`` points it at the caller of the public function)."""
     if jittered:
         warnings.warn(
             f"{fn}: rounding broke the positive definiteness of I + a G in {jittered} "
@@ -111,7 +117,7 @@ def _finish(
             "low-rank tokens with a very large d/(N eps^2): consider a larger eps or "
             "normalize_tokens=True.",
             NumericalWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return values.reshape(batch_shape)
 
@@ -138,7 +144,7 @@ def _over_subspaces(
         n_jobs=check_n_jobs(n_jobs),
         **options,
     )
-    return _finish(values, jittered, Za.shape[:-2], fn)
+    return _finish(values, jittered, Za.shape[:-2], fn, stacklevel=4)
 
 
 def _sparsity_options(lam: float, sparsity: str) -> dict[str, Any]:

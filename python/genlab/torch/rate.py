@@ -202,7 +202,7 @@ def _warn_jitter(count: int) -> None:
         "diagonal jitter was added there. Such groups have nearly low-rank tokens with a very large "
         "d/(N eps^2): consider a larger eps or normalize_tokens=True.",
         NumericalWarning,
-        stacklevel=4,
+        stacklevel=2,
     )
 
 

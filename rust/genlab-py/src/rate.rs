@@ -262,7 +262,7 @@ fn sparsity<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let kind = Sparsity::parse(kind).py()?;
     let values = on_tokens!(py, n_jobs, z, "Z", |groups| {
-        Ok::<_, genlab_core::Error>(rate::sparsity(&groups, kind))
+        rate::sparsity(&groups, kind)
     });
     Ok(values.py()?.into_pyarray(py))
 }

@@ -1,5 +1,6 @@
-//! The arrays the rate kernels read: token groups (Z, or already-projected ZU) and subspaces (U),
-//! validated once when they are wrapped.
+//! The arrays the rate kernels read: token groups (Z, or already-projected ZU) and subspaces (U).
+//! Shapes are validated when they are wrapped; the values of U then too, those of a token group
+//! when a kernel reads it (the check then runs on data already in cache, in parallel).
 
 use rayon::prelude::*;
 
@@ -72,7 +73,8 @@ pub struct TokenGroups<'a, T> {
 impl<'a, T: Element> TokenGroups<'a, T> {
     /// Wraps `data` as `count` groups of shape (`tokens`, `dim`). `name` is the argument name used
     /// in error messages ("Z", "ZU"). Errors: a length that does not match the shape, zero tokens
-    /// or features, NaN or infinity. Zero groups are accepted (the results are empty).
+    /// or features. Zero groups are accepted (the results are empty). NaN or infinity is reported
+    /// by the functions that read the groups, as [`Error::NonFinite`] with the first flat index.
     pub fn new(
         name: &'a str,
         data: &'a [T],
@@ -98,7 +100,6 @@ impl<'a, T: Element> TokenGroups<'a, T> {
                 format!("{} values", data.len()),
             ));
         }
-        check_finite_elements(name, data)?;
         Ok(TokenGroups {
             name,
             data,
@@ -123,10 +124,20 @@ impl<'a, T: Element> TokenGroups<'a, T> {
         self.dim
     }
 
-    /// The values of group `g`, row-major (tokens x dim).
-    pub(crate) fn group(&self, g: usize) -> &'a [T] {
+    /// The values of group `g`, row-major (tokens x dim), after checking that they are finite;
+    /// else the error names the first non-finite value of the whole array.
+    pub(crate) fn group(&self, g: usize) -> Result<&'a [T]> {
         let size = self.tokens * self.dim;
-        &self.data[g * size..(g + 1) * size]
+        let values = &self.data[g * size..(g + 1) * size];
+        if all_finite(values) {
+            return Ok(values);
+        }
+        Err(check_finite_elements(self.name, self.data)
+            .err()
+            .unwrap_or(Error::NonFinite {
+                name: self.name.to_string(),
+                index: g * size,
+            }))
     }
 }
 
@@ -209,7 +220,10 @@ mod tests {
         assert!(e.to_string().starts_with("Z:"), "{e}");
         let mut bad = data;
         bad[7] = f64::NAN;
-        let e = TokenGroups::new("Z", &bad, 2, 3, 2).unwrap_err();
+        bad[10] = f64::INFINITY;
+        let groups = TokenGroups::new("Z", &bad, 2, 3, 2).unwrap();
+        assert!(groups.group(0).is_ok());
+        let e = groups.group(1).unwrap_err();
         assert_eq!(
             e,
             Error::NonFinite {
@@ -220,10 +234,11 @@ mod tests {
         let big: Vec<f32> = (0..10 * SCAN_CHUNK + 10)
             .map(|i| if i > 100_000 { f32::INFINITY } else { 0.5 })
             .collect();
-        let e = TokenGroups::new("ZU", &big, 1, 1, big.len())
-            .map(|_| ())
-            .unwrap_err();
+        let groups = TokenGroups::new("ZU", &big, 10, 1, big.len() / 10).unwrap();
+        let e = groups.group(9).map(|_| ()).unwrap_err();
         assert!(e.to_string().contains("index 100001"), "{e}");
+        let e = Subspaces::new(&[1.0, f64::NAN], 1, 1, 2).unwrap_err();
+        assert!(e.to_string().contains("index 1"), "{e}");
     }
 
     #[test]

@@ -74,9 +74,8 @@ pub(crate) fn normalize_rows(tokens: &mut [f64], dim: usize) {
 
 /// Fills the lower triangle of `m` with I + a G, G the smaller Gram matrix of `x` (X^T X when X
 /// has at least as many rows as columns, else X X^T), and returns the largest diagonal entry.
+/// The strict upper triangle is left as it was: the Cholesky factorization reads the lower one.
 fn fill_shifted_gram(mut m: MatMut<'_, f64>, x: MatRef<'_, f64>, a: f64) -> f64 {
-    m.fill(0.0);
-    m.rb_mut().diagonal_mut().fill(1.0);
     let (lhs, rhs) = if x.ncols() <= x.nrows() {
         (x.transpose(), x)
     } else {
@@ -85,7 +84,7 @@ fn fill_shifted_gram(mut m: MatMut<'_, f64>, x: MatRef<'_, f64>, a: f64) -> f64 
     matmul(
         m.rb_mut(),
         BlockStructure::TriangularLower,
-        Accum::Add,
+        Accum::Replace,
         lhs,
         BlockStructure::Rectangular,
         rhs,
@@ -93,10 +92,14 @@ fn fill_shifted_gram(mut m: MatMut<'_, f64>, x: MatRef<'_, f64>, a: f64) -> f64 
         a,
         Par::Seq,
     );
-    m.rb().diagonal().column_vector().iter().fold(
-        0.0,
-        |acc: f64, &v| if v > acc || v.is_nan() { v } else { acc },
-    )
+    let mut max_diag: f64 = 0.0;
+    for v in m.rb_mut().diagonal_mut().column_vector_mut().iter_mut() {
+        *v += 1.0;
+        if *v > max_diag || v.is_nan() {
+            max_diag = *v;
+        }
+    }
+    max_diag
 }
 
 /// 1/2 logdet(I + a X^T X) = 1/2 logdet(I + a X X^T) (Sylvester) for X of shape (n, m), from the
@@ -224,6 +227,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn stale_scratch_is_never_read() {
+        let (n, m) = (9, 6);
+        let x = pseudo_random(n * m, 11);
+        let xr = MatRef::from_row_major_slice(&x, n, m);
+        let mut ws = FactorScratch {
+            shifted_gram: vec![f64::NAN; m * m],
+            stack: None,
+        };
+        let got = half_logdet_shifted_gram("X", xr, 1.5, &mut ws).unwrap();
+        let want = naive_half_logdet(&x, n, m, 1.5, false);
+        assert!((got.value - want).abs() < 1e-12, "{} vs {want}", got.value);
     }
 
     #[test]

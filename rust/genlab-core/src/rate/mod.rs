@@ -116,7 +116,7 @@ fn group_rates<T: Element>(z: &TokenGroups<'_, T>, opts: &RateOptions) -> Result
     let (n, d) = (z.tokens, z.dim);
     let a = opts.scale(n, d);
     map_groups(z.count, logdet_flops(n, d), |ws: &mut Workspace, g| {
-        let tokens = load_tokens(&mut ws.tokens, z.group(g), d, opts.normalize_tokens);
+        let tokens = load_tokens(&mut ws.tokens, z.group(g)?, d, opts.normalize_tokens);
         let x = MatRef::from_row_major_slice(tokens, n, d);
         half_logdet_shifted_gram(z.name, x, a, &mut ws.factor)
     })
@@ -175,7 +175,7 @@ pub fn compressed_coding_rate<T: Element>(
     let flops = (n * d * p) as f64 + logdet_flops(n, p);
     let parts = map_groups(z.count * heads, flops, |ws: &mut Workspace, g| {
         let (b, k) = (g / heads, g % heads);
-        let source = load_tokens(&mut ws.source, z.group(b), d, false);
+        let source = load_tokens(&mut ws.source, z.group(b)?, d, false);
         ws.tokens.resize(n * p, 0.0);
         let mut x = MatMut::from_row_major_slice_mut(&mut ws.tokens, n, p);
         faer::linalg::matmul::matmul(
@@ -218,16 +218,18 @@ pub fn rate_reduction<T: Element>(
 
 /// The sparsity of every group, normalized per token: ||Z||_0 / N (entries different from zero)
 /// or ||Z||_1 / N. Computed on the tokens as given (`normalize_tokens` does not apply).
-pub fn sparsity<T: Element>(z: &TokenGroups<'_, T>, kind: Sparsity) -> Vec<f64> {
+pub fn sparsity<T: Element>(z: &TokenGroups<'_, T>, kind: Sparsity) -> Result<Vec<f64>> {
     let n = z.tokens;
     map_groups(z.count, (n * z.dim) as f64, |_, g| {
-        let values = z.group(g).iter().map(|&v| Into::<f64>::into(v));
+        let values = z.group(g)?.iter().map(|&v| Into::<f64>::into(v));
         let total: f64 = match kind {
             Sparsity::L0 => values.filter(|v| *v != 0.0).count() as f64,
             Sparsity::L1 => values.map(f64::abs).sum(),
         };
-        total / n as f64
+        Ok(total / n as f64)
     })
+    .into_iter()
+    .collect()
 }
 
 fn check_lam(lam: f64) -> Result<()> {
@@ -251,7 +253,7 @@ pub fn sparse_rate_reduction<T: Element>(
 ) -> Result<Rates> {
     check_lam(lam)?;
     let reduction = rate_reduction(z, u, opts)?;
-    let sparse = sparsity(z, kind);
+    let sparse = sparsity(z, kind)?;
     Ok(Rates {
         values: reduction
             .values

@@ -164,8 +164,8 @@ fn reductions_combine_the_terms() {
     let opts = RateOptions::new(EPS, false).unwrap();
     let r = coding_rate(&zg, &opts).unwrap().values;
     let rc = compressed_coding_rate(&zg, &us, &opts).unwrap().values;
-    let l0 = sparsity(&zg, Sparsity::L0);
-    let l1 = sparsity(&zg, Sparsity::L1);
+    let l0 = sparsity(&zg, Sparsity::L0).unwrap();
+    let l1 = sparsity(&zg, Sparsity::L1).unwrap();
     let dr = rate_reduction(&zg, &us, &opts).unwrap().values;
     let srr = sparse_rate_reduction(&zg, &us, &opts, 0.25, Sparsity::L1).unwrap();
     let measure = srr_measure(&zg, &us, &opts, 0.25, Sparsity::L0).unwrap();
@@ -205,7 +205,29 @@ fn empty_batches_give_empty_results() {
     let zg = TokenGroups::new("Z", &z, 0, 3, 2).unwrap();
     let opts = RateOptions::new(1.0, false).unwrap();
     assert!(coding_rate(&zg, &opts).unwrap().values.is_empty());
-    assert!(sparsity(&zg, Sparsity::L0).is_empty());
+    assert!(sparsity(&zg, Sparsity::L0).unwrap().is_empty());
+}
+
+#[test]
+fn non_finite_tokens_are_errors_naming_the_first() {
+    let mut z = pseudo_random(4 * 3 * 2, 12);
+    z[20] = f64::NAN;
+    z[13] = f64::NEG_INFINITY;
+    let zg = TokenGroups::new("Z", &z, 4, 3, 2).unwrap();
+    let u = pseudo_random(2 * 2, 13);
+    let us = Subspaces::new(&u, 1, 2, 2).unwrap();
+    let opts = RateOptions::new(1.0, false).unwrap();
+    let want = Error::NonFinite {
+        name: "Z".into(),
+        index: 13,
+    };
+    assert_eq!(coding_rate(&zg, &opts).unwrap_err(), want);
+    assert_eq!(compressed_coding_rate(&zg, &us, &opts).unwrap_err(), want);
+    assert_eq!(sparsity(&zg, Sparsity::L1).unwrap_err(), want);
+    assert_eq!(
+        srr_measure(&zg, &us, &opts, 1.0, Sparsity::L0).unwrap_err(),
+        want
+    );
 }
 
 #[test]
