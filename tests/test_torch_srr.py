@@ -18,7 +18,7 @@ from genlab import rate as np_rate  # noqa: E402
 from genlab.torch import rate as trate  # noqa: E402
 from genlab.torch.data import load_dataset  # noqa: E402
 from genlab.torch.measures import MEASURES  # noqa: E402
-from genlab.torch.models import build_model  # noqa: E402
+from genlab.torch.models import LayerIntermediates, build_model  # noqa: E402
 from genlab.torch.srr import SRRProfile, layer_srr, measure_srr, srr_penalty  # noqa: E402
 
 # One thread: these models are tiny, and on a shared 2-core machine a second thread only spins.
@@ -161,6 +161,16 @@ def test_penalty_values_and_gradient_flow() -> None:
         assert float(grad.abs().sum()) > 0
         assert layer.ista.weight.grad is not None
     assert model.patch_embedding[1].weight.grad is not None
+
+
+def test_penalty_is_at_least_float32() -> None:
+    # under mixed precision the layer outputs are float16; the penalty must not be
+    z = torch.relu(torch.randn(3, 5, 4)).half()
+    layer = LayerIntermediates(z, z, z[:, None], None, z, torch.eye(4).half()[None])
+    penalty = srr_penalty([layer], eps=0.5)
+    assert penalty.dtype == torch.float32
+    expected = trate.srr_measure(z.double(), torch.eye(4, dtype=F64)[None], eps=0.5, sparsity="l1")
+    assert penalty.item() == pytest.approx(expected.mean().item(), rel=1e-6)
 
 
 def test_penalty_gradient_matches_finite_differences() -> None:

@@ -370,7 +370,7 @@ def srr_penalty(
     Returns
     -------
     Tensor
-        A 0-d tensor in the dtype of the layer outputs.
+        A 0-d tensor in the dtype of the layer outputs (float32 for float16 outputs).
     """
     check_choice(mode, "mode", _PENALTY_MODES)
     if not layers:
@@ -379,16 +379,21 @@ def srr_penalty(
         chosen = [(rng or random.Random()).randrange(len(layers))]
     else:
         chosen = list(range(len(layers)))
-    total = torch.zeros((), dtype=layers[0].output.dtype, device=layers[0].output.device)
+    # At least float32: under mixed precision the layer outputs are float16.
+    dtype = torch.promote_types(layers[0].output.dtype, torch.float32)
+    total = torch.zeros((), dtype=dtype, device=layers[0].output.device)
     for i in chosen:
         layer = layers[i]
-        total = total + trate.srr_measure(
-            layer.output,
-            layer.subspaces,
-            eps=eps,
-            lam=1.0,
-            sparsity="l1",
-            normalize_tokens=normalize_tokens,
-            compute_dtype=compute_dtype,
-        ).mean().to(total.dtype)
+        total = (
+            total
+            + trate.srr_measure(
+                layer.output.to(dtype),
+                layer.subspaces.to(dtype),
+                eps=eps,
+                lam=1.0,
+                sparsity="l1",
+                normalize_tokens=normalize_tokens,
+                compute_dtype=compute_dtype,
+            ).mean()
+        )
     return total / len(chosen)
