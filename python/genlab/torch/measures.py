@@ -612,6 +612,13 @@ _GROUPS: tuple[tuple[Callable[[_Context], dict[str, float]], tuple[str, ...]], .
 )
 
 
+# The measures that divide by the margin (NaN when it is not positive).
+_MARGIN_DEPENDENT = frozenset(
+    {"inverse_margin", "log_spec_init_main", "log_spec_orig_main", "path_norm_over_margin"}
+    | {name for name in MEASURES if name.endswith("_over_margin")}
+)
+
+
 def compute_measures(
     model: nn.Module,
     result: TrainResult,
@@ -688,7 +695,7 @@ def compute_measures(
         if any(n in members for n in wanted):
             values.update(group(ctx))
     gamma = ctx.gamma_if_computed()
-    if gamma is not None and gamma <= 0:
+    if gamma is not None and gamma <= 0 and any(n in _MARGIN_DEPENDENT for n in wanted):
         warnings.warn(
             f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
             "measures that divide by gamma^2 are NaN; the model does not fit its training set",
