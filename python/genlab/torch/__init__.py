@@ -5,6 +5,11 @@ demand (``from genlab.torch import rate``) so that ``import genlab`` never pulls
 
 Submodules:
 
+- ``models``: CRATE and its variants, a small MLP and a small CNN, with per-layer intermediates;
+- ``data``: scikit-learn's digits (embedded), CIFAR-10/100 and MNIST through torchvision;
+- ``train``: the training loop (CPU/CUDA, cross-entropy target, optional SRR regularization);
+- ``srr``: layer-wise sparse rate reduction measurement and the SRR regularizer;
+- ``measures``: the complexity measures of Jiang et al. (2020) and the SRR family;
 - ``rate``: differentiable coding rates, rate reduction, sparse rate reduction and the SRR measure;
 - ``attention``: tensor attention with autograd on CPU and CUDA, and ``TensorAttention``.
 """

@@ -1,0 +1,705 @@
+"""Complexity measures of a trained classifier, numbered as in Jiang et al. (2020).
+
+:data:`MEASURES` lists every measure (name -> :class:`MeasureInfo`: Jiang et al.'s equation number
+where there is one, orientation, group, formula). :func:`compute_measures` computes a chosen set
+for one model and returns name -> value. Every measure is oriented so that, by its hypothesis,
+*larger predicts a larger generalization gap* (``orientation=+1``); the SRR components whose
+hypothesis runs the other way say ``orientation=-1``.
+
+Conventions (``spec/study.md``):
+
+- Weight tensors ``W_i`` (``i = 1..d``): the weights of every ``nn.Linear`` and ``nn.Conv*d`` and
+  every CRATE ISTA dictionary ``D``, each reshaped to 2-D ``(out, -1)`` (:func:`weight_tensors`);
+  biases, normalization parameters, class tokens and positional embeddings are not weight
+  tensors. A weight used twice (the qkv weight of "crate-t"/"crate-c"/"crate-n") counts once.
+  ``W_i^0`` is its value at initialization (``TrainResult.initial_state``).
+- The margin ``gamma``: the 10th percentile over training examples of (correct-class logit -
+  largest other logit) (:func:`margins`). Measures that divide by it are NaN (with a
+  :class:`~genlab.errors.DegenerateDataWarning`) when ``gamma <= 0``.
+- ``w``: the vector of all *trainable* parameters (``requires_grad``; so "crate-fix"'s frozen
+  projection is architecture, not a parameter), ``w^0`` at initialization, ``omega = len(w)``,
+  ``m`` the number of training examples. The flatness searches perturb exactly ``w``.
+- Values are the raw formulas (no ``sqrt(mu / m)`` rescaling), with natural logs.
+
+Norm and margin measures (``||.||_2`` spectral, ``||.||_F`` Frobenius):
+
+==================================  ===  ====================================================
+name                                Eq.  formula
+==================================  ===  ====================================================
+params                              20   omega
+inverse_margin                      22   1 / gamma^2
+log_spec_init_main                  29   log(prod ||W_i||_2^2 / gamma^2 sum ||W_i - W_i^0||_F^2 / ||W_i||_2^2)
+log_spec_orig_main                  30   log(prod ||W_i||_2^2 / gamma^2 sum ||W_i||_F^2 / ||W_i||_2^2)
+log_prod_of_spec_over_margin        31   log(prod ||W_i||_2^2 / gamma^2)
+log_prod_of_spec                    32   sum log ||W_i||_2^2
+fro_over_spec                       33   sum ||W_i||_F^2 / ||W_i||_2^2
+log_sum_of_spec_over_margin         34   log d + (1/d) log(prod ||W_i||_2^2 / gamma^2)
+log_sum_of_spec                     35   log d + (1/d) sum log ||W_i||_2^2
+log_prod_of_fro_over_margin         36   log(prod ||W_i||_F^2 / gamma^2)
+log_prod_of_fro                     37   sum log ||W_i||_F^2
+log_sum_of_fro_over_margin          38   log d + (1/d) log(prod ||W_i||_F^2 / gamma^2)
+log_sum_of_fro                      39   log d + (1/d) sum log ||W_i||_F^2
+fro_dist                            40   sum ||W_i - W_i^0||_F^2
+dist_spec_init                      41   sum ||W_i - W_i^0||_2^2
+param_norm                          42   sum ||W_i||_F^2
+path_norm_over_margin               43   path_norm / gamma^2
+path_norm                           44   see :func:`path_norm`
+==================================  ===  ====================================================
+
+Flatness measures (sigma' from :func:`pacbayes_sigma`, alpha' from :func:`sharpness_alpha`,
+``eps = 1e-3``; the "mag" forms use the magnitude-aware searches):
+
+- pacbayes_init (48) ``||w - w^0||^2 / (4 sigma'^2) + log(m / sigma') + 10``;
+  pacbayes_orig (49) the same with ``||w||^2``; pacbayes_flatness (53) ``1 / sigma'^2``.
+- sharpness_init (50) ``||w - w^0||^2 log(2 omega) / (4 alpha'^2) + log(m / alpha') + 10``;
+  sharpness_orig (51) the same with ``||w||^2``; sharpness_flatness (52) ``1 / alpha'^2``.
+- pacbayes_mag_init (56) ``1/4 sum_i log((eps^2 + (sigma'^2 + 1) ||w - w^0||^2 / omega) /
+  (eps^2 + sigma'^2 (w_i - w_i^0)^2)) + log(m / sigma') + 10``; pacbayes_mag_orig (57) the same
+  with ``||w||^2`` in the numerator (the denominator keeps ``w_i - w_i^0``, as in Jiang et al.);
+  pacbayes_mag_flatness (61) ``1 / sigma'^2``.
+- sharpness_mag_init (58), sharpness_mag_orig (59): as 56 and 57 with alpha' and
+  ``alpha'^2 + 4 log(2 omega)`` in place of ``sigma'^2 + 1``; sharpness_mag_flatness (60)
+  ``1 / alpha'^2``.
+
+(The numbers 48, 49, 53, 56, 57 and 61 are Jiang et al.'s; 50-52 and 58-60 for the sharpness
+forms are placed by the same pattern and should be checked against the paper before citing them;
+the constants of the sharpness forms are written here as implemented.)
+
+Optimization-based measures (recorded by :func:`genlab.torch.train.train`, unnumbered here):
+steps_to_ce_0_1, steps_ce_0_1_to_0_01 (NaN when the milestone was not reached), gradient_noise.
+
+SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
+compressed coding rate R^c, sparsity (``||Z||_0 / N``, nonzeros per token) and the SRR measure
+``sparsity + R^c - R``, in the "output" convention of :mod:`genlab.torch.srr` (the layer output
+against the layer's subspaces) with ``MeasureSettings.srr_eps``, each as the last-layer value
+(``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``. Measured on a
+seeded subset of ``MeasureSettings.srr_samples`` training images.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import math
+import types
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from genlab.errors import DegenerateDataWarning
+from genlab.torch._flatness import (
+    FlatnessSearch,
+    pacbayes_sigma,
+    sharpness_alpha,
+    trainable_parameters,
+)
+from genlab.torch.data import Batches, DatasetSplit
+from genlab.torch.models import ISTA, CRATELayer
+from genlab.torch.train import TrainResult
+
+__all__ = [
+    "MEASURES",
+    "FlatnessSearch",
+    "MeasureInfo",
+    "MeasureSettings",
+    "compute_measures",
+    "margins",
+    "pacbayes_sigma",
+    "path_norm",
+    "sharpness_alpha",
+    "spectral_norm",
+    "weight_tensors",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureInfo:
+    """Metadata of one measure.
+
+    Attributes
+    ----------
+    name : str
+        Registry key.
+    jiang : int or None
+        Equation number in Jiang et al. (2020), None for measures they do not number.
+    orientation : int
+        +1 if a larger value predicts a larger generalization gap (by the measure's hypothesis),
+        -1 if a smaller one does.
+    group : str
+        "count", "margin", "spectral", "frobenius", "distance", "path", "flatness",
+        "optimization" or "srr".
+    description : str
+        One line: what it is.
+    """
+
+    name: str
+    jiang: int | None
+    orientation: int
+    group: str
+    description: str
+
+
+def _registry() -> dict[str, MeasureInfo]:
+    rows: list[tuple[str, int | None, int, str, str]] = [
+        ("params", 20, 1, "count", "number of trainable parameters omega"),
+        ("inverse_margin", 22, 1, "margin", "1 / gamma^2, gamma the 10th-percentile margin"),
+        ("log_spec_init_main", 29, 1, "spectral", "spectral bound with distance from init"),
+        ("log_spec_orig_main", 30, 1, "spectral", "spectral bound with fro/spec sum"),
+        ("log_prod_of_spec_over_margin", 31, 1, "spectral", "log prod ||W||_2^2 / gamma^2"),
+        ("log_prod_of_spec", 32, 1, "spectral", "sum log ||W||_2^2"),
+        ("fro_over_spec", 33, 1, "spectral", "sum ||W||_F^2 / ||W||_2^2"),
+        ("log_sum_of_spec_over_margin", 34, 1, "spectral", "log sum-of-spec over margin"),
+        ("log_sum_of_spec", 35, 1, "spectral", "log d + mean log ||W||_2^2"),
+        ("log_prod_of_fro_over_margin", 36, 1, "frobenius", "log prod ||W||_F^2 / gamma^2"),
+        ("log_prod_of_fro", 37, 1, "frobenius", "sum log ||W||_F^2"),
+        ("log_sum_of_fro_over_margin", 38, 1, "frobenius", "log sum-of-fro over margin"),
+        ("log_sum_of_fro", 39, 1, "frobenius", "log d + mean log ||W||_F^2"),
+        ("fro_dist", 40, 1, "distance", "sum ||W - W0||_F^2"),
+        ("dist_spec_init", 41, 1, "distance", "sum ||W - W0||_2^2"),
+        ("param_norm", 42, 1, "frobenius", "sum ||W||_F^2"),
+        ("path_norm_over_margin", 43, 1, "path", "path-norm / gamma^2"),
+        ("path_norm", 44, 1, "path", "squared parameters, all-ones input, sum of outputs"),
+        ("pacbayes_init", 48, 1, "flatness", "PAC-Bayes bound around the initialization"),
+        ("pacbayes_orig", 49, 1, "flatness", "PAC-Bayes bound around the origin"),
+        ("sharpness_init", 50, 1, "flatness", "sharpness bound around the initialization"),
+        ("sharpness_orig", 51, 1, "flatness", "sharpness bound around the origin"),
+        ("sharpness_flatness", 52, 1, "flatness", "1 / alpha'^2 (worst-case box radius)"),
+        ("pacbayes_flatness", 53, 1, "flatness", "1 / sigma'^2 (Gaussian noise scale)"),
+        ("pacbayes_mag_init", 56, 1, "flatness", "magnitude-aware PAC-Bayes, from init"),
+        ("pacbayes_mag_orig", 57, 1, "flatness", "magnitude-aware PAC-Bayes, from origin"),
+        ("sharpness_mag_init", 58, 1, "flatness", "magnitude-aware sharpness, from init"),
+        ("sharpness_mag_orig", 59, 1, "flatness", "magnitude-aware sharpness, from origin"),
+        ("sharpness_mag_flatness", 60, 1, "flatness", "1 / alpha'^2, magnitude-aware box"),
+        ("pacbayes_mag_flatness", 61, 1, "flatness", "1 / sigma'^2, magnitude-aware noise"),
+        ("steps_to_ce_0_1", None, 1, "optimization", "optimizer steps to training CE 0.1"),
+        ("steps_ce_0_1_to_0_01", None, 1, "optimization", "steps from training CE 0.1 to 0.01"),
+        ("gradient_noise", None, 1, "optimization", "variance of mini-batch gradients at the end"),
+        ("srr_measure_last", None, 1, "srr", "SRR measure sparsity + R^c - R, last layer"),
+        ("srr_measure_mean", None, 1, "srr", "SRR measure sparsity + R^c - R, mean over layers"),
+        ("compressed_coding_rate_last", None, 1, "srr", "R^c of the head tokens, last layer"),
+        ("compressed_coding_rate_mean", None, 1, "srr", "R^c of the head tokens, layer mean"),
+        ("coding_rate_last", None, -1, "srr", "R of the layer's tokens, last layer"),
+        ("coding_rate_mean", None, -1, "srr", "R of the layer's tokens, layer mean"),
+        ("rate_reduction_last", None, -1, "srr", "R - R^c, last layer"),
+        ("rate_reduction_mean", None, -1, "srr", "R - R^c, layer mean"),
+        ("sparsity_last", None, 1, "srr", "nonzeros per token of the layer output, last layer"),
+        ("sparsity_mean", None, 1, "srr", "nonzeros per token of the layer output, layer mean"),
+    ]
+    return {r[0]: MeasureInfo(*r) for r in rows}
+
+
+#: Every measure: name -> :class:`MeasureInfo` (read-only).
+MEASURES: Mapping[str, MeasureInfo] = types.MappingProxyType(_registry())
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureSettings:
+    """Knobs of :func:`compute_measures` (defaults follow Jiang et al. where they set one).
+
+    Attributes
+    ----------
+    margin_quantile : float
+        Quantile of the training margins used as gamma (0.1).
+    flatness_samples : int or None
+        Training examples used by the flatness searches (the first ones of a seeded
+        permutation); None uses all.
+    target_drop, tolerance : float
+        Accuracy deviation of the flatness searches (0.1) and its tolerance (0.01).
+    search_depth : int
+        Bisection steps (15).
+    draws : int
+        Monte Carlo draws per PAC-Bayes midpoint (10).
+    ascent_steps : int
+        Projected-gradient steps per sharpness midpoint.
+    sigma_max, alpha_max : float
+        Upper ends of the PAC-Bayes and sharpness searches.
+    magnitude_eps : float
+        eps of the magnitude-aware measures (1e-3).
+    srr_samples : int or None
+        Training examples for the SRR family; None uses all.
+    srr_eps : float
+        Quantization error epsilon of the coding rates (epsilon, not epsilon squared).
+    srr_normalize_tokens : bool
+        Normalize tokens to unit norm within each head before the coding rates.
+    batch_size : int
+        Evaluation batch size.
+    """
+
+    margin_quantile: float = 0.1
+    flatness_samples: int | None = 512
+    target_drop: float = 0.1
+    tolerance: float = 0.01
+    search_depth: int = 15
+    draws: int = 10
+    ascent_steps: int = 5
+    sigma_max: float = 2.0
+    alpha_max: float = 2.0
+    magnitude_eps: float = 1e-3
+    srr_samples: int | None = 512
+    srr_eps: float = 0.5
+    srr_normalize_tokens: bool = False
+    batch_size: int = 1024
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def weight_tensors(model: nn.Module) -> list[tuple[str, Tensor]]:
+    """The weight tensors ``W_i`` of ``model`` as ``(parameter name, 2-D view (out, -1))``.
+
+    Weights of ``nn.Linear``, ``nn.Conv1d/2d/3d`` and CRATE's :class:`~genlab.torch.models.ISTA`
+    dictionaries, in ``named_parameters`` order, each once.
+    """
+    wanted: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, ISTA)):
+            wanted.add(id(module.weight))
+    return [
+        (name, p.detach().reshape(p.shape[0], -1))
+        for name, p in model.named_parameters()
+        if id(p) in wanted
+    ]
+
+
+def spectral_norm(matrix: Tensor) -> float:
+    """Largest singular value of ``matrix`` reshaped to ``(shape[0], -1)``, in float64."""
+    m = matrix.detach().reshape(matrix.shape[0], -1).double()
+    return float(torch.linalg.matrix_norm(m, ord=2))
+
+
+@torch.no_grad()
+def margins(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 1024) -> Tensor:
+    """Per-example margins ``logit[y] - max_{j != y} logit[j]`` (evaluation mode, float64, CPU)."""
+    device = _model_device(model)
+    was_training = model.training
+    model.eval()
+    out = []
+    for xb, yb in Batches(dataset, device).iterate(batch_size):
+        logits = model(xb).double()
+        correct = logits.gather(1, yb[:, None]).squeeze(1)
+        others = logits.scatter(1, yb[:, None], float("-inf"))
+        out.append((correct - others.max(dim=1).values).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+class _Affine(nn.Module):
+    """The affine part of a LayerNorm, ``x * weight + bias`` (the normalization dropped)."""
+
+    def __init__(self, norm: nn.LayerNorm) -> None:
+        super().__init__()
+        shape = norm.normalized_shape
+        weight = norm.weight if norm.weight is not None else torch.ones(shape)
+        bias = norm.bias if norm.bias is not None else torch.zeros(shape)
+        self.weight = nn.Parameter(weight.detach().clone())
+        self.bias = nn.Parameter(bias.detach().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.weight + self.bias
+
+
+def _ista_as_linear(ista: ISTA) -> nn.Module:
+    matrix, bias = ista.effective_linear()
+    linear = nn.Linear(matrix.shape[1], matrix.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(matrix)
+        linear.bias.copy_(bias)
+    return nn.Sequential(linear, nn.ReLU())
+
+
+def _fold_for_path_norm(net: nn.Module) -> None:
+    for module in list(net.modules()):
+        if isinstance(module, CRATELayer):
+            module.residual_sign = 1.0
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                setattr(module, child_name, _Affine(child))
+            elif isinstance(child, ISTA):
+                setattr(module, child_name, _ista_as_linear(child))
+
+
+@torch.no_grad()
+def path_norm(model: nn.Module, input_shape: Sequence[int]) -> float:
+    """Path-norm (Jiang et al. eq. 44): square every parameter, forward an all-ones input, sum.
+
+    On a copy of ``model`` in float64, evaluation mode (dropout off):
+
+    1. every ``nn.LayerNorm`` is replaced by its affine part ``x * weight + bias`` (the
+       normalization cannot be folded into a fixed weight);
+    2. every CRATE ISTA step is replaced by the equivalent ``relu(Linear(x))`` with weight
+       ``I + eta D^T - eta D^T D`` and bias ``-eta lambda`` (:meth:`ISTA.effective_linear`), so
+       its *effective* weights are squared, as for any ReLU layer;
+    3. the MSSA residual sign of "crate-n" becomes +1 (the square of -1);
+    4. every parameter (trainable or not, including biases, class token and positional
+       embedding) is squared elementwise;
+    5. the output for one all-ones input of ``input_shape`` is summed.
+
+    For a ReLU network without normalization (the MLP and CNN here) this is exactly
+    ``sum over input-output paths of the product of squared weights`` (with biases as paths from
+    a constant unit). For CRATE, the softmax attention is kept as it is: its weights are
+    nonnegative and sum to one, so it averages the squared-weight path sums of the tokens
+    (the head scale ``dim_head^-0.5`` stays inside the softmax).
+    """
+    net = copy.deepcopy(model).eval()
+    _fold_for_path_norm(net)
+    net.double()
+    for p in net.parameters():
+        p.copy_(p * p)
+    x = torch.ones((1, *input_shape), dtype=torch.float64, device=_model_device(net))
+    return float(net(x).sum())
+
+
+class _Context:
+    """Lazily computed ingredients shared by the measures of one model."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        result: TrainResult,
+        data: DatasetSplit,
+        settings: MeasureSettings,
+        seed: int,
+    ) -> None:
+        self.model = model
+        self.result = result
+        self.data = data
+        self.settings = settings
+        self.seed = seed
+        self.device = _model_device(model)
+        self.m = len(data.train)  # type: ignore[arg-type]
+        self._cache: dict[str, Any] = {}
+
+    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def initial(self, name: str, like: Tensor) -> Tensor:
+        """The initial value of parameter ``name``, checked against its current value."""
+        try:
+            value = self.result.initial_state[name]
+        except KeyError:
+            raise ValueError(
+                f"result.initial_state: has no entry {name!r}; pass the TrainResult of this model"
+            ) from None
+        if value.shape != like.shape:
+            raise ValueError(
+                f"result.initial_state: {name!r} has shape {tuple(value.shape)}, the model's has "
+                f"{tuple(like.shape)}; pass the TrainResult of this model"
+            )
+        return value.to(self.device)
+
+    @property
+    def gamma(self) -> float:
+        def compute() -> float:
+            q = torch.quantile(
+                margins(self.model, self.data.train, batch_size=self.settings.batch_size),
+                self.settings.margin_quantile,
+            )
+            return float(q)
+
+        return float(self.cached("gamma", compute))
+
+    def gamma_if_computed(self) -> float | None:
+        """gamma if some measure needed it, else None."""
+        value = self._cache.get("gamma")
+        return None if value is None else float(value)
+
+    def log_gamma_sq(self) -> float:
+        return 2 * math.log(self.gamma) if self.gamma > 0 else float("nan")
+
+    def flat(self, initial: bool) -> Tensor:
+        params = trainable_parameters(self.model)
+        return torch.cat(
+            [
+                (p - self.initial(n, p) if initial else p).double().reshape(-1)
+                for n, p in params.items()
+            ]
+        )
+
+    def flatness_data(self) -> tuple[Tensor, Tensor]:
+        def compute() -> tuple[Tensor, Tensor]:
+            batches = Batches(self.data.train, self.device)
+            xs, ys = zip(*batches.iterate(self.settings.batch_size), strict=True)
+            x, y = torch.cat(xs), torch.cat(ys)
+            limit = self.settings.flatness_samples
+            if limit is not None and limit < len(y):
+                g = torch.Generator().manual_seed(self.seed)
+                keep = torch.randperm(len(y), generator=g)[:limit].to(self.device)
+                x, y = x[keep], y[keep]
+            return x, y
+
+        x, y = self.cached("flatness_data", compute)
+        return x, y
+
+
+def _norm_measures(ctx: _Context) -> dict[str, float]:
+    weights = weight_tensors(ctx.model)
+    if not weights:
+        raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
+    d = len(weights)
+    parameters = dict(ctx.model.named_parameters())
+    spec = torch.tensor([spectral_norm(w) ** 2 for _, w in weights], dtype=torch.float64)
+    fro = torch.tensor([float(w.double().pow(2).sum()) for _, w in weights], dtype=torch.float64)
+    deltas = [
+        w.double() - ctx.initial(n, parameters[n]).reshape(w.shape).double() for n, w in weights
+    ]
+    dist_fro = torch.tensor([float(x.pow(2).sum()) for x in deltas], dtype=torch.float64)
+    dist_spec = torch.tensor([spectral_norm(x) ** 2 for x in deltas], dtype=torch.float64)
+    log_prod_spec = float(spec.log().sum())
+    log_prod_fro = float(fro.log().sum())
+    lg = ctx.log_gamma_sq()
+    fro_over_spec = float((fro / spec).sum())
+    return {
+        # -inf when the weights are still at their initialization
+        "log_spec_init_main": log_prod_spec - lg + float((dist_fro / spec).sum().log()),
+        "log_spec_orig_main": log_prod_spec - lg + math.log(fro_over_spec),
+        "log_prod_of_spec_over_margin": log_prod_spec - lg,
+        "log_prod_of_spec": log_prod_spec,
+        "fro_over_spec": fro_over_spec,
+        "log_sum_of_spec_over_margin": math.log(d) + (log_prod_spec - lg) / d,
+        "log_sum_of_spec": math.log(d) + log_prod_spec / d,
+        "log_prod_of_fro_over_margin": log_prod_fro - lg,
+        "log_prod_of_fro": log_prod_fro,
+        "log_sum_of_fro_over_margin": math.log(d) + (log_prod_fro - lg) / d,
+        "log_sum_of_fro": math.log(d) + log_prod_fro / d,
+        "fro_dist": float(dist_fro.sum()),
+        "dist_spec_init": float(dist_spec.sum()),
+        "param_norm": float(fro.sum()),
+    }
+
+
+def _over_margin(value: float, ctx: _Context) -> float:
+    return value / ctx.gamma**2 if ctx.gamma > 0 else float("nan")
+
+
+def _path_measures(ctx: _Context) -> dict[str, float]:
+    value = path_norm(ctx.model, ctx.data.input_shape)
+    return {"path_norm": value, "path_norm_over_margin": _over_margin(value, ctx)}
+
+
+def _margin_measures(ctx: _Context) -> dict[str, float]:
+    return {"inverse_margin": _over_margin(1.0, ctx)}
+
+
+def _count_measures(ctx: _Context) -> dict[str, float]:
+    return {"params": float(sum(p.numel() for p in trainable_parameters(ctx.model).values()))}
+
+
+def _bound(norm_sq: float, scale: float, factor: float, ctx: _Context) -> float:
+    return norm_sq * factor / (4 * scale**2) + math.log(ctx.m / scale) + 10
+
+
+def _mag_bound(reference: Tensor, scale: float, inflation: float, ctx: _Context) -> float:
+    eps_sq = ctx.settings.magnitude_eps**2
+    delta = ctx.flat(initial=True)
+    numerator = eps_sq + inflation * float(reference.pow(2).sum()) / len(reference)
+    ratio = numerator / (eps_sq + scale**2 * delta.pow(2))
+    return float(ratio.log().sum()) / 4 + math.log(ctx.m / scale) + 10
+
+
+def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str, float]:
+    """The init/orig bounds and the flatness of one search ("pacbayes" or "sharpness")."""
+    x, y = ctx.flatness_data()
+    s = ctx.settings
+    common: dict[str, Any] = {
+        "magnitude_eps": s.magnitude_eps if magnitude else None,
+        "target_drop": s.target_drop,
+        "tolerance": s.tolerance,
+        "search_depth": s.search_depth,
+        "batch_size": s.batch_size,
+        "seed": ctx.seed,
+    }
+    w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
+    log_2omega = math.log(2 * len(w))
+    if family == "pacbayes":
+        scale = pacbayes_sigma(
+            ctx.model, x, y, draws=s.draws, sigma_max=s.sigma_max, **common
+        ).scale
+        factor, inflation = 1.0, scale**2 + 1
+    else:
+        scale = sharpness_alpha(
+            ctx.model, x, y, ascent_steps=s.ascent_steps, alpha_max=s.alpha_max, **common
+        ).scale
+        factor, inflation = log_2omega, scale**2 + 4 * log_2omega
+    prefix = f"{family}_mag" if magnitude else family
+    if magnitude:
+        init, orig = _mag_bound(dw, scale, inflation, ctx), _mag_bound(w, scale, inflation, ctx)
+    else:
+        init = _bound(float(dw.pow(2).sum()), scale, factor, ctx)
+        orig = _bound(float(w.pow(2).sum()), scale, factor, ctx)
+    return {f"{prefix}_init": init, f"{prefix}_orig": orig, f"{prefix}_flatness": 1 / scale**2}
+
+
+def _flatness_group(family: str, magnitude: bool) -> Callable[[_Context], dict[str, float]]:
+    return functools.partial(_flatness_measures, family=family, magnitude=magnitude)
+
+
+def _optional(value: int | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _optimization_measures(ctx: _Context) -> dict[str, float]:
+    r = ctx.result
+    return {
+        "steps_to_ce_0_1": _optional(r.steps_to_ce_0_1),
+        "steps_ce_0_1_to_0_01": _optional(r.steps_ce_0_1_to_0_01),
+        "gradient_noise": float(r.gradient_noise),
+    }
+
+
+def _srr_measures(ctx: _Context) -> dict[str, float]:
+    from genlab.torch.srr import measure_srr
+
+    s = ctx.settings
+    profile = measure_srr(
+        ctx.model,
+        ctx.data.train,
+        eps=s.srr_eps,
+        normalize_tokens=s.srr_normalize_tokens,
+        max_samples=s.srr_samples,
+        batch_size=min(s.batch_size, 256),
+        seed=ctx.seed,
+    )
+    return profile.summary()
+
+
+# One function per group; each returns every measure of its group.
+_GROUPS: tuple[tuple[Callable[[_Context], dict[str, float]], tuple[str, ...]], ...] = (
+    (_count_measures, ("params",)),
+    (_margin_measures, ("inverse_margin",)),
+    (
+        _norm_measures,
+        (
+            "log_spec_init_main",
+            "log_spec_orig_main",
+            "log_prod_of_spec_over_margin",
+            "log_prod_of_spec",
+            "fro_over_spec",
+            "log_sum_of_spec_over_margin",
+            "log_sum_of_spec",
+            "log_prod_of_fro_over_margin",
+            "log_prod_of_fro",
+            "log_sum_of_fro_over_margin",
+            "log_sum_of_fro",
+            "fro_dist",
+            "dist_spec_init",
+            "param_norm",
+        ),
+    ),
+    (_path_measures, ("path_norm", "path_norm_over_margin")),
+    *(
+        (
+            _flatness_group(family, magnitude),
+            tuple(f"{prefix}_{end}" for end in ("init", "orig", "flatness")),
+        )
+        for family in ("pacbayes", "sharpness")
+        for magnitude, prefix in ((False, family), (True, f"{family}_mag"))
+    ),
+    (_optimization_measures, ("steps_to_ce_0_1", "steps_ce_0_1_to_0_01", "gradient_noise")),
+    (
+        _srr_measures,
+        tuple(name for name, info in MEASURES.items() if info.group == "srr"),
+    ),
+)
+
+
+# The measures that divide by the margin (NaN when it is not positive).
+_MARGIN_DEPENDENT = frozenset(
+    {"inverse_margin", "log_spec_init_main", "log_spec_orig_main", "path_norm_over_margin"}
+    | {name for name in MEASURES if name.endswith("_over_margin")}
+)
+
+
+def compute_measures(
+    model: nn.Module,
+    result: TrainResult,
+    data: DatasetSplit,
+    *,
+    names: Iterable[str] | None = None,
+    seed: int = 0,
+    settings: MeasureSettings | None = None,
+) -> dict[str, float]:
+    """Compute complexity measures of a trained model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained classifier (on any device; not modified). The SRR family needs a genlab model
+        (``return_intermediates``).
+    result : TrainResult
+        Its training result (initial weights, optimization measures).
+    data : DatasetSplit
+        The data it was trained on; measures use ``data.train``.
+    names : iterable of str, optional
+        Measures to compute (keys of :data:`MEASURES`); None computes all. Only the groups needed
+        run (the flatness searches are the expensive ones).
+    seed : int
+        Seed of the flatness searches' noise and of the example subsets.
+    settings : MeasureSettings, optional
+        Knobs (defaults: ``MeasureSettings()``).
+
+    Returns
+    -------
+    dict of str to float
+        name -> value, in the order of ``names`` (registry order when None). NaN where a measure
+        is undefined (margin <= 0, a cross-entropy milestone never reached).
+
+    Raises
+    ------
+    ValueError
+        Unknown measure names, or a ``result`` whose initial state does not match ``model``.
+
+    Warns
+    -----
+    genlab.errors.NumericalWarning
+        A flatness search did not converge.
+    genlab.errors.DegenerateDataWarning
+        The margin is not positive.
+
+    Examples
+    --------
+    >>> from genlab.torch.data import load_dataset
+    >>> from genlab.torch.models import build_model
+    >>> from genlab.torch.train import TrainConfig, train
+    >>> from genlab.torch.measures import compute_measures
+    >>> data = load_dataset("digits")
+    >>> model = build_model("mlp", num_classes=10, input_shape=data.input_shape, seed=0)
+    >>> result = train(model, data, TrainConfig(optimizer="adam", lr=1e-3, epochs=2, ce_target=None))
+    >>> m = compute_measures(model, result, data, names=["params", "param_norm", "path_norm"])
+    >>> m["params"]
+    26122.0
+    """
+    if not isinstance(result, TrainResult):
+        raise TypeError(f"result: expected a TrainResult, got {type(result).__name__}")
+    if not isinstance(data, DatasetSplit):
+        raise TypeError(f"data: expected a DatasetSplit, got {type(data).__name__}")
+    wanted = list(MEASURES) if names is None else list(names)
+    unknown = [n for n in wanted if n not in MEASURES]
+    if unknown:
+        raise ValueError(
+            f"names: unknown measure(s) {', '.join(map(repr, unknown))}; see "
+            "genlab.torch.measures.MEASURES for the accepted names"
+        )
+    ctx = _Context(model, result, data, settings or MeasureSettings(), seed)
+    values: dict[str, float] = {}
+    for group, members in _GROUPS:
+        if any(n in members for n in wanted):
+            values.update(group(ctx))
+    gamma = ctx.gamma_if_computed()
+    if gamma is not None and gamma <= 0 and any(n in _MARGIN_DEPENDENT for n in wanted):
+        warnings.warn(
+            f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
+            "measures that divide by gamma^2 are NaN; the model does not fit its training set",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+    return {n: float(values[n]) for n in wanted}
