@@ -9,7 +9,9 @@ A config has these tables (all optional except where noted)::
                 family's keyword options (dim, depth, heads, ...)
     [train]     fixed training options (the fields of genlab.torch.train.TrainConfig)
     [grid]      axes: option name -> list of values; any [data], [model] or [train] option
-    [measures]  names (list, or "all"), srr (bool), srr_samples
+    [measures]  names (list, or "all"), srr (bool: store per-layer SRR curves of CRATE models),
+                and the fields of genlab.torch.measures.MeasureSettings (draws, search_depth,
+                flatness_samples, srr_samples, srr_eps, ...)
     [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), bootstrap (int), top (int)
 
 Errors name the table, the key and the line: ``config.toml:12: [grid] lr: the axis is empty``.
@@ -69,7 +71,6 @@ _DATA_KEYS: dict[str, tuple[type, ...]] = {
 _MEASURES_KEYS: dict[str, tuple[type, ...]] = {
     "names": (list, str),
     "srr": (bool,),
-    "srr_samples": (int,),
 }
 _RANKING_KEYS: dict[str, tuple[type, ...]] = {
     "exclude_nonconverged": (bool,),
@@ -83,11 +84,15 @@ _TABLES = ("study", "data", "model", "train", "grid", "measures", "ranking")
 
 @dataclasses.dataclass(frozen=True)
 class MeasuresConfig:
-    """Which complexity measures to compute."""
+    """Which complexity measures to compute, and how.
+
+    ``settings`` are keyword arguments of ``genlab.torch.measures.MeasureSettings``; ``srr`` also
+    stores each CRATE model's per-layer SRR curves for the report.
+    """
 
     names: tuple[str, ...] | None = None  # None: every measure the registry has
     srr: bool = True
-    srr_samples: int = 256
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,14 +154,51 @@ class StudyConfig:
 
 def _option_schema() -> dict[str, dict[str, tuple[type, ...]]]:
     """Accepted options of the data, model and train tables, from the PyTorch layer."""
-    from genlab.torch.models import MODEL_OPTIONS
+    from genlab.torch.models import MODEL_FAMILIES, model_options
     from genlab.torch.train import TrainConfig
 
     train: dict[str, tuple[type, ...]] = {}
     for f in dataclasses.fields(TrainConfig):
         train[f.name] = _types_of(f.default)
-    model = {"family": (str,), **{k: _types_of(v) for k, v in MODEL_OPTIONS.items()}}
+    model: dict[str, tuple[type, ...]] = {"family": (str,)}
+    for family in MODEL_FAMILIES:
+        for name, default in model_options(family).items():
+            model.setdefault(name, _types_of(default))
     return {"data": dict(_DATA_KEYS), "model": model, "train": train}
+
+
+def _check_families(
+    model: Mapping[str, Any], grid: Mapping[str, tuple[Scalar, ...]], lines: _Lines
+) -> None:
+    """Every model option must be one the family (or each family on the grid) accepts."""
+    from genlab.torch.models import MODEL_FAMILIES, model_options
+
+    families = grid.get("family", (model.get("family", "crate"),))
+    for family in families:
+        if family not in MODEL_FAMILIES:
+            table, key = ("grid", "family") if "family" in grid else ("model", "family")
+            raise _fail(
+                lines,
+                table,
+                key,
+                f"unknown family {family!r}; expected one of {', '.join(MODEL_FAMILIES)}",
+            )
+        accepted = model_options(str(family))
+        for table, options in (("model", model), ("grid", grid)):
+            for key in options:
+                if key == "family" or (table == "grid" and key not in _model_keys()):
+                    continue
+                if key not in accepted:
+                    raise _fail(
+                        lines,
+                        table,
+                        key,
+                        f"not an option of model family {family!r}; it takes: {', '.join(accepted)}",
+                    )
+
+
+def _model_keys() -> set[str]:
+    return set(_option_schema()["model"])
 
 
 def _types_of(example: Any) -> tuple[type, ...]:
@@ -303,7 +345,14 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
             raise _fail(lines, "grid", axis, f"also set as a fixed option in [{tables[0]}]")
         grid[axis] = checked
 
-    measures_raw = _check_table(raw.get("measures", {}), _MEASURES_KEYS, "measures", lines)
+    _check_families(model, grid, lines)
+
+    from genlab.torch.measures import MeasureSettings
+
+    measure_keys = dict(_MEASURES_KEYS)
+    for f in dataclasses.fields(MeasureSettings):
+        measure_keys[f.name] = _types_of(f.default)
+    measures_raw = _check_table(raw.get("measures", {}), measure_keys, "measures", lines)
     names = measures_raw.get("names", "all")
     if isinstance(names, str):
         if names != "all":
@@ -326,7 +375,7 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
     measures = MeasuresConfig(
         names=measure_names,
         srr=measures_raw.get("srr", True),
-        srr_samples=measures_raw.get("srr_samples", 256),
+        settings={k: v for k, v in measures_raw.items() if k not in _MEASURES_KEYS},
     )
 
     ranking_raw = _check_table(raw.get("ranking", {}), _RANKING_KEYS, "ranking", lines)

@@ -30,45 +30,59 @@ def run_one(
     import torch
 
     from genlab.torch.data import load_dataset
-    from genlab.torch.measures import compute_measures
-    from genlab.torch.models import build_model
+    from genlab.torch.measures import MeasureSettings, compute_measures
+    from genlab.torch.models import CRATE_VARIANTS, build_model
     from genlab.torch.srr import measure_srr
-    from genlab.torch.train import TrainConfig, train
+    from genlab.torch.train import EpochRecord, TrainConfig, train
 
     if threads is not None:
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    data_options = dict(spec.data)
-    data = load_dataset(**data_options)
+    data = load_dataset(**spec.data)
     model_options = dict(spec.model)
-    family = model_options.pop("family", "crate")
-    torch.manual_seed(spec.seed)
+    family = str(model_options.pop("family", "crate"))
     model = build_model(
-        family, num_classes=data.num_classes, input_shape=data.input_shape, **model_options
+        family,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        seed=spec.seed,
+        **model_options,
     )
     config = TrainConfig(**{**spec.train, "seed": spec.seed, "device": device})
 
-    def on_epoch(epoch: int, epochs: int, *_: Any, **__: Any) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         if progress is not None:
-            progress(epoch, epochs)
+            progress(record.epoch, record.epochs)
 
     result = train(model, data, config, progress=on_epoch)
     started = time.perf_counter()
-    values = compute_measures(model, result, data, names=measures.names, seed=spec.seed)
+    settings = MeasureSettings(**measures.settings)
+    values = compute_measures(
+        model, result, data, names=measures.names, seed=spec.seed, settings=settings
+    )
     profile = None
-    if measures.srr and family.startswith("crate"):
-        n = min(measures.srr_samples, len(data.train))
-        subset = torch.utils.data.Subset(data.train, range(n))
-        srr = measure_srr(model, subset)
+    if measures.srr and family in CRATE_VARIANTS:
+        srr = measure_srr(
+            model,
+            data.train,
+            eps=settings.srr_eps,
+            normalize_tokens=settings.srr_normalize_tokens,
+            max_samples=settings.srr_samples,
+            seed=spec.seed,
+        )
         profile = {
             "family": family,
-            "coding_rate": [float(v) for v in srr.coding_rate],
-            "compressed_coding_rate": [float(v) for v in srr.compressed_coding_rate],
-            "sparsity": [float(v) for v in srr.sparsity],
-            "srr_measure": [float(v) for v in srr.srr_measure],
+            "coding_rate": srr.coding_rate.tolist(),
+            "compressed_coding_rate": srr.compressed_coding_rate.tolist(),
+            "sparsity": srr.sparsity.tolist(),
+            "srr_measure": srr.srr_measure.tolist(),
         }
     measure_seconds = time.perf_counter() - started
+    history = {
+        field.name: [getattr(r, field.name) for r in result.history]
+        for field in dataclasses.fields(EpochRecord)
+    }
     return RunRecord(
         run_id=spec.run_id,
         seed=spec.seed,
@@ -80,11 +94,9 @@ def run_one(
         test_acc=float(result.test_accuracy),
         measures={k: float(v) for k, v in values.items()},
         srr_profile=profile,
-        history={k: [float(x) for x in v] for k, v in dataclasses.asdict(result.history).items()}
-        if dataclasses.is_dataclass(result.history)
-        else dict(result.history),
-        device=device,
-        train_seconds=float(result.seconds),
+        history=history,
+        device=str(device),
+        train_seconds=float(result.wall_time),
         measure_seconds=measure_seconds,
     )
 

@@ -8,6 +8,7 @@ re-exported by :mod:`genlab.torch.measures`, which turns sigma' and alpha' into 
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -67,6 +68,10 @@ def _accuracy(
     return correct / len(targets)
 
 
+# The smallest scale the search considers, as a fraction of its upper bound.
+_LOWEST_FRACTION = 2.0**-24
+
+
 @dataclasses.dataclass(frozen=True)
 class _SearchSettings:
     kind: str
@@ -91,7 +96,11 @@ def _bisect(
     settings: _SearchSettings,
     evaluate: _Evaluator,
 ) -> FlatnessSearch:
-    """Bisection on the scale in [0, upper]: grow it while the accuracy deviation is below target.
+    """Bisection on the scale: grow it while the accuracy deviation is below target.
+
+    The midpoints are geometric, over [upper * 2**-24, upper]: the scale of interest spans orders
+    of magnitude (sharpness radii of 1e-4 are common), and Jiang et al.'s linear bisection on
+    [0, upper] cannot go below upper * 2**-depth, so a short search would stop at its floor.
 
     Runs in evaluation mode (restored afterwards) on the trainable parameters, which are never
     modified (perturbed copies go through ``torch.func.functional_call``).
@@ -121,10 +130,10 @@ def _bisect(
         params = trainable_parameters(model)
         generator = torch.Generator(device=inputs.device).manual_seed(s.seed)
         accuracy = _accuracy(model, params, inputs, targets, s.batch_size)
-        lower, upper = 0.0, s.upper
+        lower, upper = s.upper * _LOWEST_FRACTION, s.upper
         scale = deviation = float("nan")
         for step in range(1, s.search_depth + 1):
-            scale = (lower + upper) / 2
+            scale = math.sqrt(lower * upper)
             deviation = abs(accuracy - evaluate(params, generator, scale, accuracy))
             if abs(deviation - s.target_drop) < s.tolerance:
                 return FlatnessSearch(scale, True, accuracy, deviation, step)

@@ -45,6 +45,7 @@ __all__ = [
     "IntermediatesModel",
     "LayerIntermediates",
     "build_model",
+    "model_options",
 ]
 
 #: The CRATE variants of the SRR paper's "model type" axis.
@@ -724,6 +725,33 @@ def _options_signature(cls: type[nn.Module]) -> inspect.Signature:
         if name not in ("input_shape", "num_classes")
     ]
     return inspect.Signature(params)
+
+
+def model_options(family: str) -> dict[str, Any]:
+    """The keyword options ``build_model(family, ...)`` accepts, with their defaults.
+
+    Defaults that depend on the input (CRATE's ``patch_size``) are shown for 32 x 32 images.
+
+    Examples
+    --------
+    >>> from genlab.torch.models import model_options
+    >>> sorted(model_options("mlp"))
+    ['depth', 'dropout', 'width']
+    """
+    if family not in MODEL_FAMILIES:
+        accepted = ", ".join(repr(f) for f in MODEL_FAMILIES)
+        raise ValueError(f"family: expected one of {accepted}, got {family!r}")
+    shape = (3, 32, 32)
+    if family == "mlp":
+        builder = _family_builder(MLP, 10, shape)
+    elif family == "cnn":
+        builder = _family_builder(CNN, 10, shape)
+    else:
+        builder = _crate_builder(family, 10, shape)
+    return {
+        name: None if p.default is inspect.Parameter.empty else p.default
+        for name, p in inspect.signature(builder).parameters.items()
+    }
 
 
 def _check_options(family: str, builder: Callable[..., Any], options: dict[str, Any]) -> None:
