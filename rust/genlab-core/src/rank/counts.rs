@@ -888,6 +888,45 @@ mod tests {
     }
 
     #[test]
+    fn bitset_count_matches_merge_count() {
+        let mut seed = 21;
+        for n in [
+            1usize, 63, 64, 65, 257, 1000, 1025, 4097, 20_000, BITSET_MAX,
+        ] {
+            // A random permutation of 0..n (the ordinals), by sorting random keys.
+            let mut keyed: Vec<(u64, u32)> = (0..n as u32).map(|i| (lcg(&mut seed), i)).collect();
+            keyed.sort_unstable();
+            let ordinals: Vec<u32> = keyed.iter().map(|p| p.1).collect();
+            let mut sorted = ordinals.clone();
+            let mut buf = vec![0u32; n];
+            let expected = count_inversions(&mut sorted, &mut buf);
+            assert_eq!(discordant_bitset(&ordinals, None), expected, "n={n}");
+            // With runs: pairs inside a run never count. Runs of length 3: subtract the
+            // inversions inside each run from the total.
+            let bounds: Vec<u32> = (0..=n as u32)
+                .step_by(3)
+                .chain(std::iter::once(n as u32))
+                .collect();
+            let mut bounds = bounds;
+            bounds.dedup();
+            let inside: u64 = bounds
+                .windows(2)
+                .map(|w| {
+                    let run = &ordinals[w[0] as usize..w[1] as usize];
+                    let mut r = run.to_vec();
+                    let mut b = vec![0u32; r.len()];
+                    count_inversions(&mut r, &mut b)
+                })
+                .sum();
+            assert_eq!(
+                discordant_bitset(&ordinals, Some(&bounds)),
+                expected - inside,
+                "runs n={n}"
+            );
+        }
+    }
+
+    #[test]
     fn sorting_network_sorts_every_zero_one_input() {
         // Zero-one principle: a comparator network that sorts all 2^8 binary inputs sorts all.
         for mask in 0u32..256 {
