@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+step "System packages: chromium (the report-rendering test)"
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing and cannot be installed here (needs apt-get as root)" >&2
+  fi
+fi
+export GENLAB_REQUIRE_CHROMIUM=1
+
 step "Python environment (.venv) and dependencies"
 ensure_venv
 python -m pip install --quiet --upgrade pip

@@ -1,0 +1,312 @@
+"""The study harness end to end, through the ``genlab`` command: run, rank, report; resume after
+``kill -9``; configuration errors; the Ray executor; the report in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from genlab.study.store import Store
+
+TINY = """
+[study]
+name = "tiny"
+seeds = [0]
+
+[data]
+name = "digits"
+train_size = 200
+
+[model]
+dim = 16
+depth = 2
+heads = 2
+
+[train]
+optimizer = "adam"
+epochs = {epochs}
+batch_size = 50
+ce_target = {ce_target}
+
+[grid]
+family = ["crate", "crate-n"]
+lr = [0.003, 0.01]
+
+[measures]
+draws = 1
+search_depth = 3
+ascent_steps = 1
+flatness_samples = 64
+srr_samples = 32
+
+[ranking]
+bootstrap = 20
+exclude_nonconverged = false
+"""
+
+
+def write_config(
+    tmp_path: Path, *, epochs: int = 4, ce_target: float = 0.5, extra: str = ""
+) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(TINY.format(epochs=epochs, ce_target=ce_target) + extra)
+    return path
+
+
+def genlab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "genlab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def test_run_rank_report_through_the_cli(tmp_path):
+    config = write_config(tmp_path)
+    out = tmp_path / "out"
+    started = time.perf_counter()
+    run = genlab("study", "run", str(config), "--out", str(out), "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert "4 model(s) trained and measured, 0 already stored" in run.stdout
+    assert f"Report: {(out / 'report' / 'report.html').resolve()}" in run.stdout
+    assert len(Store(out).records()) == 4
+
+    rank = genlab("study", "rank", str(out))
+    assert rank.returncode == 0, rank.stderr
+    assert "| measure | orientation | psi | tau" in rank.stdout
+    assert "srr_measure_last" in rank.stdout
+
+    report_dir = out / "report"
+    shutil.rmtree(report_dir)
+    report = genlab("study", "report", str(out))
+    assert report.returncode == 0, report.stderr
+    html = (report_dir / "report.html").read_text()
+    assert '<table id="ranking">' in html
+    assert html.count("data:image/png;base64,") >= 4
+    for name in (
+        "psi_ranking.png",
+        "srr_through_depth.png",
+        "coverage.png",
+        "ranking.csv",
+        "ranking.md",
+    ):
+        assert (report_dir / name).stat().st_size > 0
+    # Rerunning finds everything done.
+    again = genlab("study", "run", str(config), "--out", str(out), "--quiet", "--no-report")
+    assert "0 model(s) trained and measured, 4 already stored" in again.stdout
+    assert time.perf_counter() - started < 60
+
+
+def _rows(db: Path) -> list[tuple[str, float]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT run_id, test_loss FROM runs ORDER BY finished_at").fetchall()
+
+
+def test_resume_after_kill(tmp_path):
+    # Slower models (no early stop) so that the kill lands mid-run.
+    config = write_config(tmp_path, epochs=25, ce_target=1e-6)
+    out = tmp_path / "out"
+    db = out / Store.FILENAME
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "genlab.cli",
+            "study",
+            "run",
+            str(config),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if db.exists() and len(_rows(db)) >= 1:
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _rows(db)
+    assert 1 <= len(before) < 4, "the kill should land after the first model and before the last"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    resumed = genlab("study", "run", str(config), "--out", str(out), "--quiet", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        f"{4 - len(before)} model(s) trained and measured, {len(before)} already stored"
+        in resumed.stdout
+    )
+    after = _rows(db)
+    assert len(after) == 4
+    assert len({run_id for run_id, _ in after}) == 4
+    assert after[: len(before)] == before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[study]\nseeds = [0]\n[train]\nlearning_rate = 0.1\n",
+            r"study.toml:4: \[train\] learning_rate: unknown key",
+        ),
+        (
+            '[study]\nseeds = [0]\n[model]\ndepth = "deep"\n',
+            r"study.toml:4: \[model\] depth: expected int, got str 'deep'",
+        ),
+        (
+            "[study]\nseeds = [0]\n[grid]\n\nlr = []\n",
+            r"study.toml:5: \[grid\] lr: the axis is empty",
+        ),
+        (
+            "[study]\nseeds = [0]\n[grid]\nbanana = [1, 2]\n",
+            r"study.toml:4: \[grid\] banana: unknown axis",
+        ),
+        ("[grid]\nlr = [0.1]\n", r"\[study\] seeds: required"),
+        (
+            '[study]\nseeds = [0]\n[model]\nfamily = "mlp"\nheads = 2\n',
+            r"study.toml:5: \[model\] heads: not an option of model family 'mlp'",
+        ),
+        ("[study]\nseeds = [0]\n[results]\nx = 1\n", r"study.toml:3: \[results\]: unknown table"),
+        ("[study\nseeds = [0]\n", r"not valid TOML"),
+    ],
+)
+def test_config_errors_name_the_key_and_line(tmp_path, text, expected):
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    result = genlab("study", "run", str(path), "--out", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 2
+    assert __import__("re").search(expected, result.stderr), result.stderr
+
+
+def test_store_refuses_another_config(tmp_path):
+    out = tmp_path / "out"
+    assert (
+        genlab(
+            "study", "run", str(write_config(tmp_path)), "--out", str(out), "--quiet", "--no-report"
+        ).returncode
+        == 0
+    )
+    other = write_config(tmp_path, epochs=5)
+    refused = genlab("study", "run", str(other), "--out", str(out), "--quiet", "--no-report")
+    assert refused.returncode == 2
+    assert "different configuration" in refused.stderr
+    assert "--allow-config-change" in refused.stderr
+
+
+def test_ray_executor_gives_the_same_rows_as_the_local_executor(tmp_path):
+    pytest.importorskip("ray")
+    config = write_config(tmp_path)
+    local, ray_out = tmp_path / "local", tmp_path / "ray"
+    assert (
+        genlab(
+            "study",
+            "run",
+            str(config),
+            "--out",
+            str(local),
+            "--jobs",
+            "2",
+            "--quiet",
+            "--no-report",
+        ).returncode
+        == 0
+    )
+    result = genlab(
+        "study",
+        "run",
+        str(config),
+        "--out",
+        str(ray_out),
+        "--executor",
+        "ray",
+        "--jobs",
+        "2",
+        "--quiet",
+        "--no-report",
+    )
+    assert result.returncode == 0, result.stderr
+    a = {r.run_id: r for r in Store(local).records()}
+    b = {r.run_id: r for r in Store(ray_out).records()}
+    assert a.keys() == b.keys()
+    for run_id, ra in a.items():
+        rb = b[run_id]
+        assert (ra.train_loss, ra.test_loss, ra.train_acc, ra.test_acc) == (
+            rb.train_loss,
+            rb.test_loss,
+            rb.train_acc,
+            rb.test_acc,
+        )
+        assert ra.measures.keys() == rb.measures.keys()
+        for name, value in ra.measures.items():
+            assert value == rb.measures[name] or (
+                value != value and rb.measures[name] != rb.measures[name]
+            ), name
+        assert ra.srr_profile == rb.srr_profile
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def _render(browser: str, page: Path, shot: Path) -> str:
+    result = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1300,2000",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--screenshot={shot}",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.stderr
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("GENLAB_REQUIRE_CHROMIUM"):
+            pytest.fail("chromium is not installed (scripts/test.sh installs Debian's chromium)")
+        pytest.skip("chromium is not installed")
+    out = tmp_path / "out"
+    assert (
+        genlab("study", "run", str(write_config(tmp_path)), "--out", str(out), "--quiet").returncode
+        == 0
+    )
+    shot = tmp_path / "report.png"
+    log = _render(browser, out / "report" / "report.html", shot)
+    assert shot.stat().st_size > 20_000
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "CONSOLE" not in log, log
+    # The check above can fail: a page with a script error does log console lines.
+    bad = tmp_path / "bad.html"
+    bad.write_text("<html><body><script>undefinedFunction();</script></body></html>")
+    assert "CONSOLE" in _render(browser, bad, tmp_path / "bad.png")
