@@ -86,6 +86,14 @@ def test_ranking_matches_direct_calls():
     assert psis == sorted(psis, reverse=True)
 
 
+def test_ranking_does_not_depend_on_record_order():
+    records = synthetic_records()
+    config = RankingConfig(bootstrap=100, seed=3)
+    a = rank_measures(records, config=config)
+    b = rank_measures(records[::-1], config=config)
+    assert a == b
+
+
 def test_ranking_options():
     records = synthetic_records()
     all_models = rank_measures(

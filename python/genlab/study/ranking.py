@@ -140,7 +140,9 @@ def rank_measures(
         When fewer than two models remain to rank.
     """
     exclude = config.exclude_nonconverged if exclude_nonconverged is None else exclude_nonconverged
-    used = [r for r in records if r.converged or not exclude]
+    # A fixed order (not completion order, which varies with parallel jobs) keeps the bootstrap
+    # resamples, and so the intervals, reproducible.
+    used = sorted((r for r in records if r.converged or not exclude), key=lambda r: r.run_id)
     if len(used) < 2:
         hint = " (most did not converge: try --include-nonconverged)" if exclude and records else ""
         raise ValueError(f"need at least 2 finished models to rank, have {len(used)}{hint}")
