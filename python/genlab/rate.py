@@ -81,9 +81,9 @@ def _tokens(Z: ArrayLike, name: str, min_ndim: int) -> NDArray[Any]:
     return arr
 
 
-def _as_groups(Z: NDArray[Any]) -> NDArray[Any]:
-    """(..., N, d) -> (groups, N, d) without a copy."""
-    return Z.reshape((-1, *Z.shape[-2:]))
+def _as_groups(Z: NDArray[Any], group_ndim: int = 2) -> NDArray[Any]:
+    """(..., N, d) -> (groups, N, d) (or the last ``group_ndim`` axes likewise) without a copy."""
+    return Z.reshape((-1, *Z.shape[-group_ndim:]))
 
 
 def _subspaces(U: ArrayLike, d: int) -> NDArray[np.float64]:
@@ -101,15 +101,33 @@ def _subspaces(U: ArrayLike, d: int) -> NDArray[np.float64]:
     return arr
 
 
-def _finish(
-    values: NDArray[np.float64],
-    jittered: int,
-    batch_shape: tuple[int, ...],
+def _rates(
+    core_fn: Any,
     fn: str,
-    stacklevel: int = 3,
+    Z: ArrayLike,
+    eps: float,
+    normalize_tokens: bool,
+    n_jobs: int | None,
+    *,
+    subspaces: tuple[ArrayLike, ...] = (),
+    name: str = "Z",
+    group_ndim: int = 2,
+    **options: Any,
 ) -> NDArray[np.float64]:
-    """The values in the batch shape, with a warning when factorizations were jittered
-    (``stacklevel`` points it at the caller of the public function)."""
+    """Validates eps, the tokens ``Z`` (called ``name``, groups of ``group_ndim`` axes) and, for
+    the functions that take them, the ``subspaces`` (U,); runs the kernel ``core_fn`` of the public
+    function ``fn``, and returns its values in the batch shape, with a warning (pointed at the
+    caller of ``fn``) when factorizations were jittered."""
+    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
+    Za = _tokens(Z, name, group_ndim)
+    values, jittered = core_fn(
+        _as_groups(Za, group_ndim),
+        *(_subspaces(U, Za.shape[-1]) for U in subspaces),
+        eps=eps,
+        normalize_tokens=bool(normalize_tokens),
+        n_jobs=check_n_jobs(n_jobs),
+        **options,
+    )
     if jittered:
         warnings.warn(
             f"{fn}: rounding broke the positive definiteness of I + a G in {jittered} "
@@ -117,34 +135,10 @@ def _finish(
             "low-rank tokens with a very large d/(N eps^2): consider a larger eps or "
             "normalize_tokens=True.",
             NumericalWarning,
-            stacklevel=stacklevel,
+            stacklevel=3,
         )
-    return values.reshape(batch_shape)
-
-
-def _over_subspaces(
-    core_fn: Any,
-    fn: str,
-    Z: ArrayLike,
-    U: ArrayLike,
-    eps: float,
-    normalize_tokens: bool,
-    n_jobs: int | None,
-    **options: Any,
-) -> NDArray[np.float64]:
-    """Validates Z, U and eps, and runs the kernel ``core_fn`` of a function of both."""
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
-    Za = _tokens(Z, "Z", 2)
-    Ua = _subspaces(U, Za.shape[-1])
-    values, jittered = core_fn(
-        _as_groups(Za),
-        Ua,
-        eps=eps,
-        normalize_tokens=bool(normalize_tokens),
-        n_jobs=check_n_jobs(n_jobs),
-        **options,
-    )
-    return _finish(values, jittered, Za.shape[:-2], fn, stacklevel=4)
+    result: NDArray[np.float64] = values.reshape(Za.shape[:-group_ndim])
+    return result
 
 
 def _sparsity_options(lam: float, sparsity: str) -> dict[str, Any]:
@@ -202,15 +196,7 @@ def coding_rate(
     >>> coding_rate(np.zeros((3, 4, 2)), eps=0.5).shape
     (3,)
     """
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
-    Za = _tokens(Z, "Z", 2)
-    values, jittered = _core.coding_rate(
-        _as_groups(Za),
-        eps=eps,
-        normalize_tokens=bool(normalize_tokens),
-        n_jobs=check_n_jobs(n_jobs),
-    )
-    return _finish(values, jittered, Za.shape[:-2], "coding_rate")
+    return _rates(_core.coding_rate, "coding_rate", Z, eps, normalize_tokens, n_jobs)
 
 
 def compressed_coding_rate(
@@ -269,14 +255,14 @@ def compressed_coding_rate(
     >>> bool(np.isclose(rc, coding_rate(Z[:, :2], eps=0.5) + coding_rate(Z[:, 2:], eps=0.5)))
     True
     """
-    return _over_subspaces(
+    return _rates(
         _core.compressed_coding_rate,
         "compressed_coding_rate",
         Z,
-        U,
         eps,
         normalize_tokens,
         n_jobs,
+        subspaces=(U,),
     )
 
 
@@ -330,15 +316,16 @@ def compressed_coding_rate_projected(
     ...                  compressed_coding_rate(Z, U, eps=0.5)))
     True
     """
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
-    Za = _tokens(ZU, "ZU", 3)
-    values, jittered = _core.compressed_coding_rate_projected(
-        Za.reshape((-1, *Za.shape[-3:])),
-        eps=eps,
-        normalize_tokens=bool(normalize_tokens),
-        n_jobs=check_n_jobs(n_jobs),
+    return _rates(
+        _core.compressed_coding_rate_projected,
+        "compressed_coding_rate_projected",
+        ZU,
+        eps,
+        normalize_tokens,
+        n_jobs,
+        name="ZU",
+        group_ndim=3,
     )
-    return _finish(values, jittered, Za.shape[:-3], "compressed_coding_rate_projected")
 
 
 def rate_reduction(
@@ -369,8 +356,8 @@ def rate_reduction(
     >>> bool(np.isclose(dr, coding_rate(Z, eps=0.5) - compressed_coding_rate(Z, U, eps=0.5)))
     True
     """
-    return _over_subspaces(
-        _core.rate_reduction, "rate_reduction", Z, U, eps, normalize_tokens, n_jobs
+    return _rates(
+        _core.rate_reduction, "rate_reduction", Z, eps, normalize_tokens, n_jobs, subspaces=(U,)
     )
 
 
@@ -420,14 +407,14 @@ def sparse_rate_reduction(
     True
     """
     options = _sparsity_options(lam, sparsity)
-    return _over_subspaces(
+    return _rates(
         _core.sparse_rate_reduction,
         "sparse_rate_reduction",
         Z,
-        U,
         eps,
         normalize_tokens,
         n_jobs,
+        subspaces=(U,),
         **options,
     )
 
@@ -473,8 +460,15 @@ def srr_measure(
     True
     """
     options = _sparsity_options(lam, sparsity)
-    return _over_subspaces(
-        _core.srr_measure, "srr_measure", Z, U, eps, normalize_tokens, n_jobs, **options
+    return _rates(
+        _core.srr_measure,
+        "srr_measure",
+        Z,
+        eps,
+        normalize_tokens,
+        n_jobs,
+        subspaces=(U,),
+        **options,
     )
 
 

@@ -48,6 +48,18 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
 
 
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        raise ValueError(
+            f"method: expected one of {', '.join(map(repr, _METHODS))}, got {method!r}"
+        )
+
+
+def _scale(scale: float | None, d: int) -> float:
+    """s: the default 1 / sqrt(d), as in :mod:`genlab.attention`."""
+    return 1.0 / math.sqrt(d) if scale is None else float(scale)
+
+
 class _Masks:
     """The mask of one call: per key set, which keys each query sees (None: all), and a per-key
     additive bias (None: none) of shape (batch, n)."""
@@ -83,14 +95,13 @@ class _Masks:
         return total
 
 
-def _dropout_keep(
-    seed: int, chunk: int, shape: tuple[int, ...], p: float, device: torch.device
-) -> Tensor:
-    """The dropout mask of one chunk, scaled by 1 / (1 - p): the same in forward and backward."""
-    generator = torch.Generator(device=device)
+def _dropout_keep(seed: int, chunk: int, probs: Tensor, p: float) -> Tensor:
+    """The dropout mask of one chunk's probabilities ``probs``, scaled by 1 / (1 - p), in their
+    dtype: the same in forward and backward."""
+    generator = torch.Generator(device=probs.device)
     generator.manual_seed(seed + chunk)
-    keep = torch.rand(shape, generator=generator, device=device) >= p
-    return keep.to(torch.float32) / (1.0 - p)
+    keep = torch.rand(probs.shape, generator=generator, device=probs.device) >= p
+    return (keep.to(torch.float32) / (1.0 - p)).to(probs.dtype)
 
 
 def _safe(x: Tensor) -> Tensor:
@@ -149,10 +160,7 @@ class _ChunkedTensorAttention(torch.autograd.Function):
                 p = torch.exp(s - shift[:, :, None, None])
                 running_sum = running_sum * rescale + p.sum(dim=(2, 3))
                 if dropout_p > 0:
-                    keep = _dropout_keep(
-                        seed, ri * len(first_chunks) + fi, p.shape, dropout_p, p.device
-                    )
-                    p = p * keep.to(p.dtype)
+                    p = p * _dropout_keep(seed, ri * len(first_chunks) + fi, p, dropout_p)
                 cj = firsts.stop - firsts.start
                 w = (p.reshape(b, cq * cj, n) @ v2).view(b, cq, cj, dv)
                 acc = acc * rescale[:, :, None] + (w * v1[:, None, firsts, :]).sum(2)
@@ -187,10 +195,7 @@ class _ChunkedTensorAttention(torch.autograd.Function):
                 p_used = p
                 keep = None
                 if dropout_p > 0:
-                    keep = _dropout_keep(
-                        seed, ri * len(first_chunks) + fi, p.shape, dropout_p, p.device
-                    )
-                    keep = keep.to(p.dtype)
+                    keep = _dropout_keep(seed, ri * len(first_chunks) + fi, p, dropout_p)
                     p_used = p * keep
                 flat = p_used.reshape(b, cq * cj, n)
                 # dO_i * v1_j, the value-side factor shared by dV2 and dP.
@@ -253,7 +258,7 @@ def logit_bound(q: Tensor, k1: Tensor, k2: Tensor, *, scale: float | None = None
     >>> logit_bound(x, x, x, scale=1.0)
     0.25
     """
-    s = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    s = _scale(scale, q.shape[-1])
     with torch.no_grad():
         a = [x.detach().abs().to(torch.float64) for x in (q, k1, k2)]
         coordinatewise = (a[0].amax(-2) * a[1].amax(-2) * a[2].amax(-2)).sum(-1)
@@ -512,10 +517,7 @@ def tensor_attention(
     >>> q.grad.shape
     torch.Size([2, 6, 4])
     """
-    if method not in _METHODS:
-        raise ValueError(
-            f"method: expected one of {', '.join(map(repr, _METHODS))}, got {method!r}"
-        )
+    _check_method(method)
     if basis not in _BASES:
         raise ValueError(f"basis: expected one of {', '.join(map(repr, _BASES))}, got {basis!r}")
     if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
@@ -534,7 +536,7 @@ def tensor_attention(
     (qf, k1f, k2f, v1f, v2f), lead, n, d, dv = _flatten(
         {"q": q, "k1": k1, "k2": k2, "v1": v1, "v2": v2}, ("v1", "v2")
     )
-    s = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    s = _scale(scale, d)
     if not math.isfinite(s):
         raise ValueError(f"scale: expected a finite number, got {scale}")
     if logit_range is not None and method != "poly":
@@ -585,7 +587,7 @@ def attention_weights(
     """The (..., n, n, n) tensor-attention weights softmax_{(j,k)}(s <q_i, k1_j, k2_k>) (small n)."""
     ones = q.new_ones(*q.shape[:-1], 1)
     (qf, k1f, k2f, _), lead, n, d, _ = _flatten({"q": q, "k1": k1, "k2": k2, "v": ones}, ("v",))
-    s = 1.0 / math.sqrt(d) if scale is None else float(scale)
+    s = _scale(scale, d)
     work = _compute_dtype(q.dtype)
     masks = _Masks(mask, n, q.device, _key_bias(key_padding_mask, lead, n, work, q.device))
     v = qf.new_zeros(qf.shape[0], n, 1, dtype=work)
@@ -668,10 +670,7 @@ class TensorAttention(nn.Module):
             raise ValueError(
                 f"embed_dim: expected a positive multiple of num_heads ({num_heads}), got {embed_dim}"
             )
-        if method not in _METHODS:
-            raise ValueError(
-                f"method: expected one of {', '.join(map(repr, _METHODS))}, got {method!r}"
-            )
+        _check_method(method)
         if method == "poly" and dropout > 0:
             raise ValueError(
                 "dropout: the polynomial method cannot drop attention weights; use dropout=0"

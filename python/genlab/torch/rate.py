@@ -37,6 +37,7 @@ the device (a synchronization on CUDA).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -147,6 +148,22 @@ def _numpy(x: Tensor) -> np.ndarray[Any, Any]:
 
 def _tensor(values: np.ndarray[Any, Any], dtype: torch.dtype) -> Tensor:
     return torch.tensor(values, dtype=dtype)
+
+
+def _run(
+    rust_kernel: Callable[..., np.ndarray[Any, Any]],
+    torch_formula: Callable[..., Tensor],
+    tensors: tuple[Tensor, ...],
+    dtype: torch.dtype,
+    compute_dtype: torch.dtype,
+    **options: Any,
+) -> Tensor:
+    """``rust_kernel`` (the :mod:`genlab.rate` function of the same name) on the checked
+    ``tensors`` when the fast path applies, else the differentiable ``torch_formula`` on them in
+    ``compute_dtype``; the result in ``dtype``."""
+    if _use_rust(compute_dtype, *tensors):
+        return _tensor(rust_kernel(*(_numpy(t) for t in tensors), **options), dtype)
+    return torch_formula(*(t.to(compute_dtype) for t in tensors), **options).to(dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -264,11 +281,33 @@ def _project(Z: Tensor, U: Tensor) -> Tensor:
     return torch.einsum("...nd,kdp->...knp", Z, U)
 
 
+def _compressed_coding_rate(Z: Tensor, U: Tensor, eps: float, normalize_tokens: bool) -> Tensor:
+    return _compressed_coding_rate_projected(_project(Z, U), eps, normalize_tokens)
+
+
+def _rate_reduction(Z: Tensor, U: Tensor, eps: float, normalize_tokens: bool) -> Tensor:
+    return _coding_rate(Z, eps, normalize_tokens) - _compressed_coding_rate(
+        Z, U, eps, normalize_tokens
+    )
+
+
 def _sparsity(Z: Tensor, kind: str) -> Tensor:
     n = Z.shape[-2]
     if kind == "l0":
         return (Z != 0).sum(dim=(-2, -1)).to(Z.dtype) / n
     return Z.abs().sum(dim=(-2, -1)) / n
+
+
+def _sparse_rate_reduction(
+    Z: Tensor, U: Tensor, eps: float, lam: float, sparsity: str, normalize_tokens: bool
+) -> Tensor:
+    return _rate_reduction(Z, U, eps, normalize_tokens) - lam * _sparsity(Z, sparsity)
+
+
+def _srr_measure(
+    Z: Tensor, U: Tensor, eps: float, lam: float, sparsity: str, normalize_tokens: bool
+) -> Tensor:
+    return -_sparse_rate_reduction(Z, U, eps, lam, sparsity, normalize_tokens)
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,11 +355,15 @@ def coding_rate(
     eps = _eps(eps)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z = _check_tensor(Z, "Z", 2, "(..., N, d)")
-    if _use_rust(compute_dtype, Z):
-        return _tensor(
-            _np_rate.coding_rate(_numpy(Z), eps=eps, normalize_tokens=normalize_tokens), Z.dtype
-        )
-    return _coding_rate(Z.to(compute_dtype), eps, normalize_tokens).to(Z.dtype)
+    return _run(
+        _np_rate.coding_rate,
+        _coding_rate,
+        (Z,),
+        Z.dtype,
+        compute_dtype,
+        eps=eps,
+        normalize_tokens=normalize_tokens,
+    )
 
 
 def compressed_coding_rate(
@@ -364,13 +407,15 @@ def compressed_coding_rate(
     eps = _eps(eps)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z, U, dtype = _check_pair(Z, U)
-    if _use_rust(compute_dtype, Z, U):
-        values = _np_rate.compressed_coding_rate(
-            _numpy(Z), _numpy(U), eps=eps, normalize_tokens=normalize_tokens
-        )
-        return _tensor(values, dtype)
-    ZU = _project(Z.to(compute_dtype), U.to(compute_dtype))
-    return _compressed_coding_rate_projected(ZU, eps, normalize_tokens).to(dtype)
+    return _run(
+        _np_rate.compressed_coding_rate,
+        _compressed_coding_rate,
+        (Z, U),
+        dtype,
+        compute_dtype,
+        eps=eps,
+        normalize_tokens=normalize_tokens,
+    )
 
 
 def compressed_coding_rate_projected(
@@ -412,13 +457,14 @@ def compressed_coding_rate_projected(
     eps = _eps(eps)
     compute_dtype = _check_compute_dtype(compute_dtype)
     ZU = _check_tensor(ZU, "ZU", 3, "(..., K, N, p)")
-    if _use_rust(compute_dtype, ZU):
-        values = _np_rate.compressed_coding_rate_projected(
-            _numpy(ZU), eps=eps, normalize_tokens=normalize_tokens
-        )
-        return _tensor(values, ZU.dtype)
-    return _compressed_coding_rate_projected(ZU.to(compute_dtype), eps, normalize_tokens).to(
-        ZU.dtype
+    return _run(
+        _np_rate.compressed_coding_rate_projected,
+        _compressed_coding_rate_projected,
+        (ZU,),
+        ZU.dtype,
+        compute_dtype,
+        eps=eps,
+        normalize_tokens=normalize_tokens,
     )
 
 
@@ -446,18 +492,15 @@ def rate_reduction(
     eps = _eps(eps)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z, U, dtype = _check_pair(Z, U)
-    if _use_rust(compute_dtype, Z, U):
-        values = _np_rate.rate_reduction(
-            _numpy(Z), _numpy(U), eps=eps, normalize_tokens=normalize_tokens
-        )
-        return _tensor(values, dtype)
-    Zc, Uc = Z.to(compute_dtype), U.to(compute_dtype)
-    return _rate_reduction(Zc, Uc, eps, normalize_tokens).to(dtype)
-
-
-def _rate_reduction(Z: Tensor, U: Tensor, eps: float, normalize_tokens: bool) -> Tensor:
-    compressed = _compressed_coding_rate_projected(_project(Z, U), eps, normalize_tokens)
-    return _coding_rate(Z, eps, normalize_tokens) - compressed
+    return _run(
+        _np_rate.rate_reduction,
+        _rate_reduction,
+        (Z, U),
+        dtype,
+        compute_dtype,
+        eps=eps,
+        normalize_tokens=normalize_tokens,
+    )
 
 
 def sparse_rate_reduction(
@@ -495,12 +538,12 @@ def sparse_rate_reduction(
     >>> loss = -sparse_rate_reduction(Z, U, eps=0.5, lam=0.1, sparsity="l1").mean()
     >>> loss.backward()
     """
-    return _sparse_rate_reduction(
+    return _sparse_objective(
         Z, U, eps, lam, sparsity, normalize_tokens, compute_dtype, measure=False
     )
 
 
-def _sparse_rate_reduction(
+def _sparse_objective(
     Z: Tensor,
     U: Tensor,
     eps: float,
@@ -517,21 +560,17 @@ def _sparse_rate_reduction(
     check_choice(sparsity, "sparsity", _SPARSITY_KINDS)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z, U, dtype = _check_pair(Z, U)
-    if _use_rust(compute_dtype, Z, U):
-        kernel = _np_rate.srr_measure if measure else _np_rate.sparse_rate_reduction
-        values = kernel(
-            _numpy(Z),
-            _numpy(U),
-            eps=eps,
-            lam=lam,
-            sparsity=sparsity,
-            normalize_tokens=normalize_tokens,
-        )
-        return _tensor(values, dtype)
-    Zc = Z.to(compute_dtype)
-    reduction = _rate_reduction(Zc, U.to(compute_dtype), eps, normalize_tokens)
-    objective = reduction - lam * _sparsity(Zc, sparsity)
-    return (-objective if measure else objective).to(dtype)
+    return _run(
+        _np_rate.srr_measure if measure else _np_rate.sparse_rate_reduction,
+        _srr_measure if measure else _sparse_rate_reduction,
+        (Z, U),
+        dtype,
+        compute_dtype,
+        eps=eps,
+        lam=lam,
+        sparsity=sparsity,
+        normalize_tokens=normalize_tokens,
+    )
 
 
 def srr_measure(
@@ -572,7 +611,7 @@ def srr_measure(
     >>> srr_measure(Z, U, eps=0.5).shape
     torch.Size([4])
     """
-    return _sparse_rate_reduction(
+    return _sparse_objective(
         Z, U, eps, lam, sparsity, normalize_tokens, compute_dtype, measure=True
     )
 
@@ -606,6 +645,4 @@ def sparsity(Z: Tensor, *, kind: str = "l0", compute_dtype: torch.dtype = torch.
     check_choice(kind, "kind", _SPARSITY_KINDS)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z = _check_tensor(Z, "Z", 2, "(..., N, d)")
-    if _use_rust(compute_dtype, Z):
-        return _tensor(_np_rate.sparsity(_numpy(Z), kind=kind), Z.dtype)
-    return _sparsity(Z.to(compute_dtype), kind).to(Z.dtype)
+    return _run(_np_rate.sparsity, _sparsity, (Z,), Z.dtype, compute_dtype, kind=kind)

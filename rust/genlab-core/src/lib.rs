@@ -6,6 +6,8 @@
 //! - [`rate`]: coding rates and sparse rate reduction over token groups.
 //! - [`kde`]: exact streaming kernel density estimation in high dimensions.
 //! - [`attention`]: tensor (triple-wise) attention, exact and polynomial.
+//! - `simd` (crate-private): the vectorizable exponential and the per-CPU compilation of kernels
+//!   that [`kde`] and [`attention`] share.
 //!
 //! Every public function validates its input and returns [`Error`] instead of panicking; the
 //! bindings crate maps the error to a Python exception in one place.
@@ -15,6 +17,7 @@ pub mod error;
 pub mod kde;
 pub mod rank;
 pub mod rate;
+mod simd;
 pub mod special;
 
 pub use error::{Error, Result};

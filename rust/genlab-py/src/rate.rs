@@ -82,10 +82,6 @@ fn output(py: Python<'_>, rates: genlab_core::Result<Rates>) -> PyResult<RatesOu
     Ok((rates.values.into_pyarray(py), rates.jittered_groups))
 }
 
-fn subspaces<'a>(u: &'a PyReadonlyArray3<'_, f64>) -> PyResult<Borrowed<'a, f64>> {
-    borrow3(u)
-}
-
 impl<'a> Borrowed<'a, f64> {
     fn subspaces(&self) -> genlab_core::Result<Subspaces<'a>> {
         let [heads, dim, sub_dim] = self.shape;
@@ -128,7 +124,7 @@ fn over_subspaces<'py>(
     n_jobs: Option<i64>,
     which: OverSubspaces,
 ) -> PyResult<RatesOut<'py>> {
-    let u = subspaces(&u)?;
+    let u = borrow3(&u)?;
     let rates = on_tokens!(py, n_jobs, z, "Z", |groups| {
         let u = u.subspaces()?;
         match which {

@@ -11,11 +11,12 @@
 use rayon::prelude::*;
 
 use super::kernels::{
-    self, Isa, LANES, ROW_ALIGN, Tile, TileShape, pack_key_panels, pad_values, padded_width,
+    self, LANES, ROW_ALIGN, Tile, TileShape, pack_key_panels, pad_values, padded_width,
     write_tile_row,
 };
 use super::{AttentionInputs, Dims, KeyWindow, Mask, TensorInputs, check_scale};
 use crate::error::Result;
+use crate::simd::Isa;
 
 /// Rows of a tile (first keys for tensor attention, queries for ordinary attention).
 const TILE_ROWS: usize = 32;

@@ -8,104 +8,12 @@
 //! baseline target, and the CPU picks one at run time (wheels target baseline x86-64, so without
 //! this the kernels would run on SSE2 without FMA).
 
-use std::sync::OnceLock;
+use crate::simd::{Fused, Isa, MulAdd, Unfused, exp_nonpositive, multiversion};
 
 /// Keys per panel and value columns per register block.
 pub(crate) const LANES: usize = 8;
 /// Tiles hold a multiple of this many rows (the largest register block).
 pub(crate) const ROW_ALIGN: usize = 8;
-
-/// Below this, exp underflows to subnormals; the kernels return 0 there. A probability that small
-/// relative to the row maximum (which has probability 1) cannot change a float64 sum.
-const EXP_UNDERFLOW: f64 = -708.0;
-
-/// The instruction set the kernels run with, detected once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isa {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx2Fma,
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-}
-
-impl Isa {
-    pub(crate) fn detect() -> Isa {
-        static ISA: OnceLock<Isa> = OnceLock::new();
-        *ISA.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                if fma && is_x86_feature_detected!("avx512f") {
-                    return Isa::Avx512;
-                }
-                if fma {
-                    return Isa::Avx2Fma;
-                }
-            }
-            Isa::Baseline
-        })
-    }
-}
-
-/// Multiply-add: fused where the target has FMA, two roundings where it would be a libm call.
-pub(crate) trait MulAdd {
-    fn mul_add(a: f64, b: f64, c: f64) -> f64;
-}
-
-pub(crate) struct Fused;
-pub(crate) struct Unfused;
-
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a.mul_add(b, c)
-    }
-}
-
-impl MulAdd for Unfused {
-    #[inline(always)]
-    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
-        a * b + c
-    }
-}
-
-/// Defines `pub(crate) fn $name(isa: Isa, args...)` that runs the generic kernel `$body` compiled
-/// for the instruction set `isa` names, with the generic arguments listed for AVX-512, AVX2+FMA
-/// and the baseline (register blocks of 8 keys or rows for AVX-512's 32 registers, 4 otherwise).
-/// Each kernel is compiled on its own, so that its loops vectorize independently of its callers.
-macro_rules! multiversion {
-    (
-        $(#[$meta:meta])*
-        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
-        => $body:ident::<[$($avx512:tt)*], [$($avx2:tt)*], [$($baseline:tt)*]>
-    ) => {
-        $(#[$meta])*
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) fn $name(isa: Isa, $($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    $body::<$($avx512)*>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    $body::<$($avx2)*>($($arg),*)
-                }
-                match isa {
-                    // SAFETY: `Isa::detect` returns Avx512 only when the CPU has avx512f, avx2, fma.
-                    Isa::Avx512 => return unsafe { avx512($($arg),*) },
-                    // SAFETY: `Isa::detect` returns Avx2Fma only when the CPU has avx2 and fma.
-                    Isa::Avx2Fma => return unsafe { avx2($($arg),*) },
-                    Isa::Baseline => {}
-                }
-            }
-            let _ = isa;
-            $body::<$($baseline)*>($($arg),*)
-        }
-    };
-}
 
 /// Packs the rows of `keys` (n x d, row-major) into panels of [`LANES`] keys, each stored d x LANES
 /// (coordinate-major), zero-padded to a whole number of panels.
@@ -267,48 +175,6 @@ fn max_of(xs: &[f64]) -> f64 {
     tail.iter()
         .chain(lanes.iter())
         .fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m })
-}
-
-/// exp(x) for x <= 0, to about 1 ulp, and 0 below [`EXP_UNDERFLOW`]. Branch-free so that LLVM
-/// vectorizes it: x = k ln 2 + r with |r| <= ln2 / 2, exp(r) by its Taylor polynomial of degree 13
-/// (truncation error below 1e-17), 2^k by building the exponent bits.
-#[inline(always)]
-pub(crate) fn exp_nonpositive<A: MulAdd>(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238e-1; // 32 trailing zero bits: k * LN2_HI is exact
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-    const SHIFTER: f64 = 6_755_399_441_055_744.0; // 1.5 * 2^52: adding it rounds to an integer
-    const INV_FACT: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362_880.0,
-        1.0 / 3_628_800.0,
-        1.0 / 39_916_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 6_227_020_800.0,
-    ];
-    let xc = if x < EXP_UNDERFLOW { EXP_UNDERFLOW } else { x };
-    let t = A::mul_add(xc, std::f64::consts::LOG2_E, SHIFTER);
-    let k = t - SHIFTER;
-    let r = A::mul_add(-k, LN2_LO, A::mul_add(-k, LN2_HI, xc));
-    let mut p = INV_FACT[13];
-    for &c in INV_FACT[..13].iter().rev() {
-        p = A::mul_add(p, r, c);
-    }
-    // t = SHIFTER + k exactly, so its low bits hold k; k + 1023 >= 1 keeps 2^k normal.
-    let exponent = t
-        .to_bits()
-        .wrapping_sub(SHIFTER.to_bits())
-        .wrapping_add(1023)
-        << 52;
-    let y = p * f64::from_bits(exponent);
-    if x < EXP_UNDERFLOW { 0.0 } else { y }
 }
 
 /// xs[c] = exp(xs[c] - shift) in place; returns the sum.
@@ -482,27 +348,6 @@ pub(crate) fn attention_tile(
 mod tests {
     use super::*;
 
-    #[test]
-    fn exp_matches_std_to_a_few_ulp() {
-        let mut x: f64 = -710.0;
-        while x <= 0.0 {
-            let want = x.exp();
-            for got in [exp_nonpositive::<Fused>(x), exp_nonpositive::<Unfused>(x)] {
-                if x < EXP_UNDERFLOW {
-                    assert_eq!(got, 0.0);
-                } else {
-                    assert!(
-                        (got - want).abs() <= 4.0 * f64::EPSILON * want,
-                        "exp({x}) = {got}, want {want}"
-                    );
-                }
-            }
-            x += 0.0137;
-        }
-        assert_eq!(exp_nonpositive::<Fused>(0.0), 1.0);
-        assert_eq!(exp_nonpositive::<Fused>(f64::NEG_INFINITY), 0.0);
-    }
-
     fn naive_tile(
         u: &[f64],
         keys: &[f64],
@@ -559,9 +404,7 @@ mod tests {
             n_panels: n.div_ceil(LANES),
             dvp: padded_width(dv),
         };
-        let mut isas = vec![Isa::Baseline, Isa::detect()];
-        isas.dedup();
-        for isa in isas {
+        for isa in Isa::supported() {
             let mut scores = vec![0.0; rows * shape.n_cols()];
             let mut weighted = vec![0.0; rows * shape.dvp];
             let (max, _) = tensor_tile(

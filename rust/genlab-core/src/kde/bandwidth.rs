@@ -16,10 +16,11 @@ use rayon::prelude::*;
 
 use super::density::{self, DensityOptions};
 use super::kernels::Kernel;
-use super::simd;
+use super::rows;
 use super::tiles::{Points, Queries, Reducer, Transform, check_points, reduce};
 use super::{Element, Scale};
 use crate::error::{Error, Result, format_bytes};
+use crate::simd::Isa;
 
 /// Neighbours kept per point by default: CV is exact below 257 points.
 pub const DEFAULT_NEIGHBORS: usize = 256;
@@ -173,9 +174,10 @@ impl CvObjective<'_> {
     /// log sum_{j in kNN(i)} exp(-D_ij / (2 h^2)) for every point.
     fn log_sums(&self, h: f64) -> Vec<f64> {
         let scale = 0.5 / (h * h);
+        let isa = Isa::detect();
         self.table
             .par_chunks(self.k)
-            .map(|row| -scale * row[0] + simd::sum_exp_below(row, scale, row[0]).ln())
+            .map(|row| -scale * row[0] + rows::sum_exp_below(isa, row, scale, row[0]).ln())
             .collect()
     }
 

@@ -7,10 +7,11 @@
 use ndarray::ArrayView2;
 
 use super::kernels::Kernel;
-use super::simd;
+use super::rows;
 use super::tiles::{Queries, Reducer, Transform, check_points, reduce};
 use super::{Element, Scale};
 use crate::error::{Error, Result};
+use crate::simd::{Isa, Unfused, exp_nonpositive};
 
 /// Running log-sum-exp: sum_i exp(v_i) = exp(max) * sum, and sum_i exp(2 v_i) = exp(2 max) * sum_sq.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,14 +34,14 @@ impl LogSumExp {
             return;
         }
         if other.max > self.max {
-            let r = simd::exp_nonpositive(self.max - other.max);
+            let r = exp_nonpositive::<Unfused>(self.max - other.max);
             *self = LogSumExp {
                 max: other.max,
                 sum: other.sum + self.sum * r,
                 sum_sq: other.sum_sq + self.sum_sq * r * r,
             };
         } else {
-            let r = simd::exp_nonpositive(other.max - self.max);
+            let r = exp_nonpositive::<Unfused>(other.max - self.max);
             self.sum += other.sum * r;
             self.sum_sq += other.sum_sq * r * r;
         }
@@ -73,13 +74,14 @@ impl Reducer for DensityReducer<'_> {
     }
 
     fn absorb(&self, state: &mut LogSumExp, row: &mut [f64], start: usize) {
+        let isa = Isa::detect();
         // Terms are exp(-scale * (x - min x)) over x = row: squared distances with scale 1/(2h^2)
         // for the unweighted Gaussian (no rewrite needed), energies with scale 1 otherwise.
         let gaussian_scale = 0.5 / (self.h * self.h);
         let scale = match (self.kernel, self.log_weights) {
             (Kernel::Gaussian, None) => gaussian_scale,
             (Kernel::Gaussian, Some(lw)) => {
-                simd::gaussian_energies(row, gaussian_scale, &lw[start..start + row.len()]);
+                rows::gaussian_energies(isa, row, gaussian_scale, &lw[start..start + row.len()]);
                 1.0
             }
             (kernel, lw) => {
@@ -89,14 +91,14 @@ impl Reducer for DensityReducer<'_> {
                 1.0
             }
         };
-        let lowest = simd::min_of(row);
+        let lowest = rows::min_of(isa, row);
         if lowest == f64::INFINITY {
             return;
         }
         let (sum, sum_sq) = if self.second_moment {
-            simd::sum_exp_below_with_squares(row, scale, lowest)
+            rows::sum_exp_below_with_squares(isa, row, scale, lowest)
         } else {
-            (simd::sum_exp_below(row, scale, lowest), 0.0)
+            (rows::sum_exp_below(isa, row, scale, lowest), 0.0)
         };
         state.merge(LogSumExp {
             max: -scale * lowest,

@@ -11,9 +11,10 @@ use ndarray::{ArrayView2, Axis};
 use rayon::prelude::*;
 
 use super::Element;
-use super::simd;
+use super::rows;
 use super::tiles::{Queries, Reducer, Transform, check_points, reduce};
 use crate::error::{Error, Result};
+use crate::simd::{Isa, Unfused, exp_nonpositive};
 
 /// Per query: the smallest squared distance and, per scale c, sum_j exp(-c (D_j - min D)).
 struct MultiScale<'a> {
@@ -33,12 +34,12 @@ impl MultiScale<'_> {
         }
         if lowest < into.lowest {
             for (s, &c) in into.sums.iter_mut().zip(self.scales) {
-                *s *= simd::exp_nonpositive(-c * (into.lowest - lowest));
+                *s *= exp_nonpositive::<Unfused>(-c * (into.lowest - lowest));
             }
             into.lowest = lowest;
         }
         for ((acc, &c), s) in into.sums.iter_mut().zip(self.scales).zip(sums) {
-            *acc += s * simd::exp_nonpositive(-c * (lowest - into.lowest));
+            *acc += s * exp_nonpositive::<Unfused>(-c * (lowest - into.lowest));
         }
     }
 }
@@ -55,11 +56,12 @@ impl Reducer for MultiScale<'_> {
 
     fn absorb(&self, state: &mut MultiScaleState, row: &mut [f64], _start: usize) {
         let row = &*row;
-        let lowest = simd::min_of(row);
+        let isa = Isa::detect();
+        let lowest = rows::min_of(isa, row);
         let sums = self
             .scales
             .iter()
-            .map(|&c| simd::sum_exp_below(row, c, lowest));
+            .map(|&c| rows::sum_exp_below(isa, row, c, lowest));
         self.fold(state, lowest, sums);
     }
 

@@ -20,7 +20,7 @@ pub mod density;
 pub mod information;
 pub mod kernels;
 pub mod regime;
-mod simd;
+mod rows;
 mod tiles;
 
 pub use bandwidth::{LooCv, LooCvOptions, loo_cv_bandwidth, nearest_neighbor_bandwidth};

@@ -13,8 +13,9 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::Element;
-use super::simd;
+use super::rows::finish_squared_distances;
 use crate::error::{Error, Result};
+use crate::simd::Isa;
 
 /// Queries per tile.
 const QUERY_BLOCK: usize = 128;
@@ -235,6 +236,7 @@ pub(crate) fn reduce<T: Element, R: Reducer>(
     let rounding = 4.0 * (d as f64).sqrt() * f64::EPSILON;
     let blocks_per_split = data_blocks.div_ceil(splits);
 
+    let isa = Isa::detect();
     let task = |t: usize| -> Vec<R::State> {
         let (qb, split) = (t / splits, t % splits);
         let q0 = qb * QUERY_BLOCK;
@@ -273,7 +275,7 @@ pub(crate) fn reduce<T: Element, R: Reducer>(
             matmul(dst, Accum::Replace, lhs, rhs, -2.0, Par::Seq);
             let x_norms = &data.sq_norms[start..start + width];
             for (i, (row, state)) in tile.chunks_exact_mut(width).zip(&mut states).enumerate() {
-                simd::finish_squared_distances(row, q_norms[i], x_norms, rounding);
+                finish_squared_distances(isa, row, q_norms[i], x_norms, rounding);
                 if let Some(offset) = self_offset {
                     let own = offset + i;
                     if (start..start + width).contains(&own) {
