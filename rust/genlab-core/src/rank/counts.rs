@@ -198,11 +198,19 @@ fn sorted_keys(values: &[f64]) -> Vec<(u64, u32)> {
         return keyed;
     }
     let (lo, hi) = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
+        .par_chunks(PARALLEL_MIN)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                })
+        })
+        .reduce(
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |a, b| (a.0.min(b.0), a.1.max(b.1)),
+        );
     let span = hi - lo;
     if !(span.is_finite() && span > 0.0) {
         let mut keyed: Vec<(u64, u32)> = values
@@ -225,20 +233,54 @@ fn sorted_keys(values: &[f64]) -> Vec<(u64, u32)> {
             (((v - lo) * scale) as usize).min(n_buckets - 1)
         }
     };
+    // A parallel counting sort: each chunk of the input counts its buckets, every (chunk, bucket)
+    // gets its own range of output slots, and the chunks scatter into their ranges concurrently.
+    let chunk_len = n
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(PARALLEL_MIN);
+    let counts: Vec<Vec<u32>> = values
+        .par_chunks(chunk_len)
+        .map(|chunk| {
+            let mut c = vec![0u32; n_buckets];
+            for &v in chunk {
+                c[bucket_of(v)] += 1;
+            }
+            c
+        })
+        .collect();
     let mut starts = vec![0u32; n_buckets + 1];
-    for &v in values {
-        starts[bucket_of(v) + 1] += 1;
-    }
+    let mut offsets: Vec<Vec<u32>> = vec![vec![0u32; n_buckets]; counts.len()];
+    let mut next = 0u32;
     for b in 0..n_buckets {
-        starts[b + 1] += starts[b];
+        starts[b] = next;
+        for (chunk_offsets, chunk_counts) in offsets.iter_mut().zip(&counts) {
+            chunk_offsets[b] = next;
+            next += chunk_counts[b];
+        }
     }
-    let mut fill = starts[..n_buckets].to_vec();
+    starts[n_buckets] = next;
     let mut keyed = vec![(0u64, 0u32); n];
-    for (i, &v) in values.iter().enumerate() {
-        let slot = &mut fill[bucket_of(v)];
-        keyed[*slot as usize] = key_of(i, v);
-        *slot += 1;
-    }
+    let out = SharedSlots(keyed.as_mut_ptr());
+    values
+        .par_chunks(chunk_len)
+        .zip(offsets)
+        .enumerate()
+        .for_each(|(c, (chunk, mut fill))| {
+            let out = &out;
+            for (k, &v) in chunk.iter().enumerate() {
+                let slot = &mut fill[bucket_of(v)];
+                // SAFETY: `fill` starts at this chunk's own range for each bucket (the ranges of all
+                // (chunk, bucket) pairs are disjoint and tile 0..n), and advances once per element of
+                // the chunk counted in that range, so every slot below n is written exactly once and
+                // by one thread; `keyed` outlives the scope and is not read until it ends.
+                unsafe {
+                    out.0
+                        .add(*slot as usize)
+                        .write(key_of(c * chunk_len + k, v))
+                };
+                *slot += 1;
+            }
+        });
     // Sort buckets in parallel: split the bucket list into contiguous ranges of similar size.
     let mut rest: &mut [(u64, u32)] = &mut keyed;
     let mut pieces: Vec<&mut [(u64, u32)]> = Vec::with_capacity(n_buckets);
@@ -256,6 +298,12 @@ fn sorted_keys(values: &[f64]) -> Vec<(u64, u32)> {
         .for_each(|bucket| bucket.sort_unstable());
     keyed
 }
+
+/// A raw pointer into the output of the parallel scatter in [`sorted_keys`], shared by the
+/// threads that write disjoint slots of it.
+struct SharedSlots(*mut (u64, u32));
+// SAFETY: the pointer is only used for writes to disjoint slots (see `sorted_keys`).
+unsafe impl Sync for SharedSlots {}
 
 /// Below this length the sorts and the inversion count run sequentially.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -656,7 +704,7 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
     }
     let keyed = sorted_keys(x);
     let mut seq: Vec<u64> = keyed
-        .iter()
+        .par_iter()
         .map(|&(_, i)| sort_key(y[i as usize]))
         .collect();
     let mut x_stats = TieStats::default();
