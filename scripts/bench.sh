@@ -14,7 +14,7 @@ maturin develop --quiet --release --extras dev,torch
 step "Benchmarks"
 mkdir -p bench-results
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(benches)
+[ ${#targets[@]} -eq 0 ] && targets=(benches/bench_*.py)
 python -m pytest "${targets[@]}" -p no:randomly --benchmark-only \
   --benchmark-json bench-results/results.json -q
 python benches/ratio_table.py bench-results/results.json --markdown bench-results/ratios.md
