@@ -469,21 +469,21 @@ fn validate_request(req: &PolyRequest) -> Result<()> {
     if req.d == 0 {
         return Err(Error::invalid("d", "expected d >= 1, got 0"));
     }
-    if let Some(g) = req.degree {
-        if g > MAX_DEGREE {
-            return Err(Error::invalid(
-                "degree",
-                format!("expected an integer from 0 to {MAX_DEGREE}, got {g}"),
-            ));
-        }
+    if let Some(g) = req.degree
+        && g > MAX_DEGREE
+    {
+        return Err(Error::invalid(
+            "degree",
+            format!("expected an integer from 0 to {MAX_DEGREE}, got {g}"),
+        ));
     }
-    if let Some(tol) = req.tol {
-        if !(tol.is_finite() && tol > 0.0) {
-            return Err(Error::invalid(
-                "tol",
-                format!("expected a finite number > 0, got {tol}"),
-            ));
-        }
+    if let Some(tol) = req.tol
+        && !(tol.is_finite() && tol > 0.0)
+    {
+        return Err(Error::invalid(
+            "tol",
+            format!("expected a finite number > 0, got {tol}"),
+        ));
     }
     if req.degree.is_none() && req.tol.is_none() {
         return Err(Error::invalid(
@@ -568,16 +568,16 @@ pub fn plan_polynomial(req: &PolyRequest) -> Result<PolyPlan> {
                 ),
             ));
         }
-        if let Some(tol) = req.tol {
-            if bound > tol {
-                return Err(Error::invalid(
-                    "tol",
-                    format!(
-                        "degree {g} gives an error bound of {bound:.3e} at logit range {t:.4}, above \
+        if let Some(tol) = req.tol
+            && bound > tol
+        {
+            return Err(Error::invalid(
+                "tol",
+                format!(
+                    "degree {g} gives an error bound of {bound:.3e} at logit range {t:.4}, above \
                          tol = {tol:.3e}; raise the degree or leave it to be chosen from tol"
-                    ),
-                ));
-            }
+                ),
+            ));
         }
         return finish(g, polynomial, bound);
     }
@@ -704,7 +704,7 @@ impl KeySet<'_> {
         let mut j = range.start;
         while j < range.end {
             let block_end = ((j / blocks.size + 1) * blocks.size).min(n);
-            if j % blocks.size == 0 && block_end <= range.end {
+            if j.is_multiple_of(blocks.size) && block_end <= range.end {
                 for (s, &t) in state.iter_mut().zip(totals[j / blocks.size]) {
                     *s += t;
                 }

@@ -52,6 +52,23 @@ impl PairCounts {
     pub fn concordant(&self) -> u64 {
         self.total_pairs() + self.joint_ties - self.x_ties - self.y_ties - self.discordant
     }
+
+    /// The counts of two ranked variables, given their discordant pairs and pairs tied in both.
+    pub fn of_ranked(x: &Ranked, y: &Ranked, discordant: u64, joint_ties: u64) -> PairCounts {
+        PairCounts {
+            n: x.ranks.len() as u64,
+            discordant,
+            x_ties: x.ties.pairs,
+            y_ties: y.ties.pairs,
+            joint_ties,
+            x_tie_t3: x.ties.t3,
+            x_tie_t5: x.ties.t5,
+            y_tie_t3: y.ties.t3,
+            y_tie_t5: y.ties.t5,
+            distinct_x: x.ties.distinct,
+            distinct_y: y.ties.distinct,
+        }
+    }
 }
 
 /// Tie statistics of one variable, from the sizes of its tie groups.
@@ -673,19 +690,7 @@ pub fn pair_counts_ranked(x: &Ranked, y: &Ranked, scratch: &mut Scratch) -> Pair
         buf.resize(n, 0);
         count_inversions(seq, buf)
     };
-    PairCounts {
-        n: n as u64,
-        discordant,
-        x_ties: x.ties.pairs,
-        y_ties: y.ties.pairs,
-        joint_ties,
-        x_tie_t3: x.ties.t3,
-        x_tie_t5: x.ties.t5,
-        y_tie_t3: y.ties.t3,
-        y_tie_t5: y.ties.t5,
-        distinct_x: x.ties.distinct,
-        distinct_y: y.ties.distinct,
-    }
+    PairCounts::of_ranked(x, y, discordant, joint_ties)
 }
 
 /// Pair counts of (x, y). No NaN allowed (callers apply the NaN policy first).

@@ -7,6 +7,7 @@
 
 pub mod cmi;
 pub mod counts;
+mod gram;
 pub mod granulated;
 pub mod grid;
 pub mod pvalue;
@@ -301,13 +302,13 @@ pub fn kendall_tau_many(
         .iter()
         .map(|c| c.iter().any(|v| v.is_nan()))
         .collect();
-    if opts.nan_policy == NanPolicy::Raise {
-        if let Some(j) = col_has_nan.iter().position(|&b| b) {
-            return Err(Error::invalid(
-                "X",
-                format!("column {j} contains NaN (nan_policy=\"raise\")"),
-            ));
-        }
+    if opts.nan_policy == NanPolicy::Raise
+        && let Some(j) = col_has_nan.iter().position(|&b| b)
+    {
+        return Err(Error::invalid(
+            "X",
+            format!("column {j} contains NaN (nan_policy=\"raise\")"),
+        ));
     }
     // Columns without NaN share y's ranking (when y has none either); the rest go one by one.
     let shared: Vec<usize> = if y_has_nan || y.len() < 2 {
@@ -361,13 +362,13 @@ pub fn kendall_tau_matrix(
         .iter()
         .map(|c| c.iter().any(|v| v.is_nan()))
         .collect();
-    if nan_policy == NanPolicy::Raise {
-        if let Some(j) = has_nan.iter().position(|&b| b) {
-            return Err(Error::invalid(
-                "X",
-                format!("column {j} contains NaN (nan_policy=\"raise\")"),
-            ));
-        }
+    if nan_policy == NanPolicy::Raise
+        && let Some(j) = has_nan.iter().position(|&b| b)
+    {
+        return Err(Error::invalid(
+            "X",
+            format!("column {j} contains NaN (nan_policy=\"raise\")"),
+        ));
     }
     let ranked: Vec<Option<Ranked>> = columns
         .par_iter()
@@ -382,12 +383,33 @@ pub fn kendall_tau_matrix(
         nan_policy,
         ..TauOptions::default()
     };
+    // Tie-free columns share one binary-Gram count of their discordant pairs when that is faster.
+    let tie_free: Vec<usize> = (0..m)
+        .filter(|&c| ranked[c].as_ref().is_some_and(|r| !r.has_ties()))
+        .collect();
+    let mut gram_slot = vec![usize::MAX; m];
+    for (slot, &c) in tie_free.iter().enumerate() {
+        gram_slot[c] = slot;
+    }
+    let tie_free_ranks: Vec<&[u32]> = tie_free
+        .iter()
+        .filter_map(|&c| ranked[c].as_ref().map(|r| r.ranks.as_slice()))
+        .collect();
+    let gram_counts = gram::discordant_gram_if_faster(&tie_free_ranks);
     let values: Vec<f64> = pairs
         .par_iter()
         .map_init(Scratch::default, |scratch, &(i, j)| {
             match (&ranked[i], &ranked[j]) {
                 (Some(ri), Some(rj)) => {
-                    statistic(&counts::pair_counts_ranked(ri, rj, scratch), variant)
+                    let counts = match &gram_counts {
+                        Some(d) if gram_slot[i] != usize::MAX && gram_slot[j] != usize::MAX => {
+                            let slots = tie_free.len();
+                            let discordant = d[gram_slot[i] * slots + gram_slot[j]];
+                            PairCounts::of_ranked(ri, rj, discordant, 0)
+                        }
+                        _ => counts::pair_counts_ranked(ri, rj, scratch),
+                    };
+                    statistic(&counts, variant)
                 }
                 _ => kendall_tau_statistic_only(&columns[i], &columns[j], &opts),
             }

@@ -152,7 +152,7 @@ pub fn compressed_coding_rate_projected<T: Element>(
     heads: usize,
     opts: &RateOptions,
 ) -> Result<Rates> {
-    if heads == 0 || zu.count % heads != 0 {
+    if heads == 0 || !zu.count.is_multiple_of(heads) {
         return Err(Error::shape(
             "heads",
             format!("a positive divisor of the number of groups ({})", zu.count),
