@@ -23,14 +23,15 @@ const BLOCK_BYTES: usize = 384 * 1024;
 /// The Gram count needs at least this many columns to share the cost of building the bits...
 const MIN_COLUMNS: usize = 8;
 /// ...and at most this many observations: the popcounts grow as n^2 per column pair against
-/// n log n for a merge count. Both cut-offs measured on the 2-core AVX-512 machines (n = 2000,
-/// m = 100: 12 ms against 36 ms; n = 5000, m = 50: 25 ms against 35 ms; n = 10000, m = 30:
-/// 44 ms against 29 ms).
+/// n log n for a merge count. Both cut-offs come from a one-off timing sweep on the 2-core
+/// AVX-512 machines while this was written (Gram vs merge, noisy: n = 2000, m = 100 about 12 vs
+/// 36 ms; n = 5000, m = 50 about 25 vs 35 ms; n = 10000, m = 30 about 44 vs 29 ms); the kept
+/// benchmark is benches/bench_rank.py's 2000 x 100 case against pandas.
 const MAX_OBSERVATIONS: usize = 6000;
 
 /// Whether the CPU has the 512-bit popcount (AVX-512 F, BW and VPOPCNTDQ). Without it the Gram
-/// count is slower than per-pair merge counts (measured 54 ms against 36 ms with AVX2 popcounts
-/// at n = 2000, m = 100), so it is not offered.
+/// count was slower than per-pair merge counts in the same sweep (an AVX2 build of this kernel:
+/// about 54 vs 36 ms at n = 2000, m = 100), so it is not offered.
 fn has_vector_popcount() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

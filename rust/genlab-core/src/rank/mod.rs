@@ -282,6 +282,21 @@ pub fn kendall_tau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult>
     tau_from_counts(&pair_counts(&x, &y), opts)
 }
 
+/// Which columns of X hold a NaN; under [`NanPolicy::Raise`], an error naming the first one.
+fn columns_with_nan(columns: &[Vec<f64>], nan_policy: NanPolicy) -> Result<Vec<bool>> {
+    let has_nan: Vec<bool> = columns
+        .iter()
+        .map(|c| c.iter().any(|v| v.is_nan()))
+        .collect();
+    match has_nan.iter().position(|&b| b) {
+        Some(j) if nan_policy == NanPolicy::Raise => Err(Error::invalid(
+            "X",
+            format!("column {j} contains NaN (nan_policy=\"raise\")"),
+        )),
+        _ => Ok(has_nan),
+    }
+}
+
 /// Kendall's tau of every column against `y`, in parallel over columns. `y` is ranked once.
 pub fn kendall_tau_many(
     columns: &[Vec<f64>],
@@ -298,18 +313,7 @@ pub fn kendall_tau_many(
             "the input contains NaN (nan_policy=\"raise\")",
         ));
     }
-    let col_has_nan: Vec<bool> = columns
-        .iter()
-        .map(|c| c.iter().any(|v| v.is_nan()))
-        .collect();
-    if opts.nan_policy == NanPolicy::Raise
-        && let Some(j) = col_has_nan.iter().position(|&b| b)
-    {
-        return Err(Error::invalid(
-            "X",
-            format!("column {j} contains NaN (nan_policy=\"raise\")"),
-        ));
-    }
+    let col_has_nan = columns_with_nan(columns, opts.nan_policy)?;
     // Columns without NaN share y's ranking (when y has none either); the rest go one by one.
     let shared: Vec<usize> = if y_has_nan || y.len() < 2 {
         Vec::new()
@@ -358,18 +362,7 @@ pub fn kendall_tau_matrix(
             ));
         }
     }
-    let has_nan: Vec<bool> = columns
-        .iter()
-        .map(|c| c.iter().any(|v| v.is_nan()))
-        .collect();
-    if nan_policy == NanPolicy::Raise
-        && let Some(j) = has_nan.iter().position(|&b| b)
-    {
-        return Err(Error::invalid(
-            "X",
-            format!("column {j} contains NaN (nan_policy=\"raise\")"),
-        ));
-    }
+    let has_nan = columns_with_nan(columns, nan_policy)?;
     let ranked: Vec<Option<Ranked>> = columns
         .par_iter()
         .zip(&has_nan)
@@ -387,9 +380,9 @@ pub fn kendall_tau_matrix(
     let tie_free: Vec<usize> = (0..m)
         .filter(|&c| ranked[c].as_ref().is_some_and(|r| !r.has_ties()))
         .collect();
-    let mut gram_slot = vec![usize::MAX; m];
+    let mut gram_slot: Vec<Option<usize>> = vec![None; m];
     for (slot, &c) in tie_free.iter().enumerate() {
-        gram_slot[c] = slot;
+        gram_slot[c] = Some(slot);
     }
     let tie_free_ranks: Vec<&[u32]> = tie_free
         .iter()
@@ -401,11 +394,9 @@ pub fn kendall_tau_matrix(
         .map_init(Scratch::default, |scratch, &(i, j)| {
             match (&ranked[i], &ranked[j]) {
                 (Some(ri), Some(rj)) => {
-                    let counts = match &gram_counts {
-                        Some(d) if gram_slot[i] != usize::MAX && gram_slot[j] != usize::MAX => {
-                            let slots = tie_free.len();
-                            let discordant = d[gram_slot[i] * slots + gram_slot[j]];
-                            PairCounts::of_ranked(ri, rj, discordant, 0)
+                    let counts = match (&gram_counts, gram_slot[i], gram_slot[j]) {
+                        (Some(d), Some(si), Some(sj)) => {
+                            PairCounts::of_ranked(ri, rj, d[si * tie_free.len() + sj], 0)
                         }
                         _ => counts::pair_counts_ranked(ri, rj, scratch),
                     };
