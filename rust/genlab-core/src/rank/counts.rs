@@ -2,11 +2,16 @@
 //! and in both, and the tie sums of the variance formula.
 //!
 //! Two algorithms give the same [`PairCounts`]:
-//! - [`pair_counts`]: O(n log n) (Knight 1966): dense-rank both arrays with an LSD radix sort, order
-//!   the pairs by (x, y), count discordant pairs as inversions of the y ranks with a merge sort;
+//! - [`pair_counts`]: O(n log n) (Knight 1966): order the pairs by (x, y) and count the discordant
+//!   pairs as the inversions of y in that order: by a bitset over y's ranks up to [`BITSET_MAX`],
+//!   above it by MSD radix partitioning of the sort keys ([`super::radix`]);
 //! - [`pair_counts_naive`]: O(n^2) over all pairs, faster for the tiny groups of granulated tau.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
+
+use super::radix::{KeyPair, inversions_and_ties, order_by_x};
 
 /// Counts over the n(n-1)/2 unordered pairs of (x_i, y_i).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -85,7 +90,7 @@ pub struct TieStats {
 }
 
 impl TieStats {
-    fn add_group(&mut self, t: u64) {
+    pub(super) fn add_group(&mut self, t: u64) {
         self.distinct += 1;
         if t > 1 {
             let tf = t as f64;
@@ -94,10 +99,18 @@ impl TieStats {
             self.t5 += tf * (tf - 1.0) * (2.0 * tf + 5.0);
         }
     }
+
+    /// Adds the groups counted in `other`.
+    pub(super) fn merge(&mut self, other: &TieStats) {
+        self.pairs += other.pairs;
+        self.t3 += other.t3;
+        self.t5 += other.t5;
+        self.distinct += other.distinct;
+    }
 }
 
 /// Lengths of the runs of equal values in a sorted slice.
-fn run_lengths<T: PartialEq>(sorted: &[T]) -> impl Iterator<Item = u64> + '_ {
+pub(super) fn run_lengths<T: PartialEq>(sorted: &[T]) -> impl Iterator<Item = u64> + '_ {
     let mut k = 0;
     std::iter::from_fn(move || {
         if k >= sorted.len() {
@@ -316,11 +329,11 @@ fn sorted_keys(values: &[f64]) -> Vec<(u64, u32)> {
     keyed
 }
 
-/// A raw pointer into the output of the parallel scatter in [`sorted_keys`], shared by the
-/// threads that write disjoint slots of it.
-struct SharedSlots(*mut (u64, u32));
+/// A raw pointer into the output of a parallel scatter ([`sorted_keys`], the radix inversion
+/// count), shared by the threads that write disjoint slots of it.
+pub(super) struct SharedSlots<T>(pub(super) *mut T);
 // SAFETY: the pointer is only used for writes to disjoint slots (see `sorted_keys`).
-unsafe impl Sync for SharedSlots {}
+unsafe impl<T: Send> Sync for SharedSlots<T> {}
 
 /// Below this length the sorts and the inversion count run sequentially.
 const PARALLEL_MIN: usize = 1 << 16;
@@ -389,7 +402,7 @@ fn sort_count<T: MergeKey>(s: &mut [T], buf: &mut [T], into_buf: bool) -> u64 {
 }
 
 /// Bottom-up merge sort counting inversions; result in `s`.
-fn sort_count_sequential<T: MergeKey>(s: &mut [T], buf: &mut [T]) -> u64 {
+pub(super) fn sort_count_sequential<T: MergeKey>(s: &mut [T], buf: &mut [T]) -> u64 {
     let n = s.len();
     let mut inversions = 0u64;
     for block in s.chunks_mut(8) {
@@ -696,8 +709,8 @@ pub fn pair_counts_ranked(x: &Ranked, y: &Ranked, scratch: &mut Scratch) -> Pair
 /// Pair counts of (x, y). No NaN allowed (callers apply the NaN policy first).
 ///
 /// Small inputs compare all pairs; medium ones rank both variables and count with a bitset; large
-/// ones sort x only and count inversions of y's sort keys in x order with a parallel merge sort, so
-/// y is never sorted on its own.
+/// ones radix-sort the (x, y) key pairs by x and count the inversions of y's keys in that order by
+/// radix partitioning, so y is never sorted on its own and nothing is gathered by index.
 pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
     debug_assert_eq!(x.len(), y.len());
     let n = x.len();
@@ -707,31 +720,19 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
     if n <= BITSET_MAX {
         return pair_counts_ranked(&Ranked::new(x), &Ranked::new(y), &mut Scratch::default());
     }
-    let keyed = sorted_keys(x);
-    let mut seq: Vec<u64> = keyed
-        .par_iter()
-        .map(|&(_, i)| sort_key(y[i as usize]))
-        .collect();
-    let mut x_stats = TieStats::default();
-    let mut joint_ties = 0u64;
-    let mut start = 0;
-    while start < n {
-        let mut end = start + 1;
-        while end < n && keyed[end].0 == keyed[start].0 {
-            end += 1;
-        }
-        x_stats.add_group((end - start) as u64);
-        if end - start > 1 {
-            // Order the run by y so that pairs tied in x are not counted as inversions.
-            joint_ties += tied_pairs_sorting(&mut seq[start..end]);
-        }
-        start = end;
-    }
-    drop(keyed);
-    let mut buf = vec![0u64; n];
-    let discordant = count_inversions(&mut seq, &mut buf);
-    // `seq` is now y's keys in sorted order: its runs are y's tie groups.
-    let y_stats = tie_stats_sorted(&seq);
+    let ((x_stats, joint_ties), (discordant, y_stats)) =
+        with_cached(&PAIR_BUFFERS, 2 * n, |pairs| {
+            with_cached(&KEY_BUFFERS, 2 * n, |keys| {
+                let (pairs, scratch) = pairs.split_at_mut(n);
+                let (seq, buf) = keys.split_at_mut(n);
+                pairs
+                    .par_iter_mut()
+                    .zip(x.par_iter().zip(y))
+                    .for_each(|(p, (&a, &b))| *p = (sort_key(a), sort_key(b)));
+                let by_x = order_by_x(pairs, scratch, seq);
+                (by_x, inversions_and_ties(seq, buf))
+            })
+        });
     PairCounts {
         n: n as u64,
         discordant,
@@ -745,6 +746,40 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
         distinct_x: x_stats.distinct,
         distinct_y: y_stats.distinct,
     }
+}
+
+/// Scratch memory of the large-n [`pair_counts`], kept between calls. Fresh memory costs a page
+/// fault per 4 KiB page on first touch: at n = 1e6 (48 MB of buffers) that measured about 14 ms of
+/// a 60 ms call on the 2-core machine, every call, as the allocator hands such blocks back to the
+/// system when freed.
+static PAIR_BUFFERS: Mutex<Vec<KeyPair>> = Mutex::new(Vec::new());
+/// See [`PAIR_BUFFERS`].
+static KEY_BUFFERS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// A cached buffer larger than this is freed after the call instead (n above about 1.5e6).
+const CACHE_MAX_BYTES: usize = 48 << 20;
+
+/// Runs `f` on `len` elements of scratch taken from `cache` (contents arbitrary), or freshly
+/// allocated when the cache is too small or in use by another call.
+fn with_cached<T: Copy + Default, R>(
+    cache: &Mutex<Vec<T>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut buffer = cache
+        .try_lock()
+        .map(|mut cached| std::mem::take(&mut *cached))
+        .unwrap_or_default();
+    if buffer.len() < len {
+        buffer = vec![T::default(); len];
+    }
+    let result = f(&mut buffer[..len]);
+    if buffer.len() * std::mem::size_of::<T>() <= CACHE_MAX_BYTES
+        && let Ok(mut cached) = cache.try_lock()
+        && cached.len() < buffer.len()
+    {
+        *cached = buffer;
+    }
+    result
 }
 
 /// Up to this length the O(n^2) count is faster than sorting.

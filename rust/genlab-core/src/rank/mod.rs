@@ -11,6 +11,7 @@ mod gram;
 pub mod granulated;
 pub mod grid;
 pub mod pvalue;
+mod radix;
 pub mod sign_error;
 
 use std::borrow::Cow;
