@@ -3,11 +3,17 @@
 Targets (issue 2): kendalltau at n = 1e6 >= 5x scipy; kendalltau_matrix on 2000 x 100 >= 50x
 pandas; granulated_kendall on a 3^7 grid with 20 measures (one call per measure) >= 100x a loop
 calling scipy per cell.
+
+`python benches/bench_rank.py --first-call` times kendalltau at n = 1e6 in this fresh process: the
+first call (its scratch memory is new) against the median of later ones (the benchmark's steady
+state, scratch kept between calls).
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
+import time
 import warnings
 from collections import defaultdict
 
@@ -19,11 +25,15 @@ from scipy import stats
 from genlab import rank
 
 
-@pytest.fixture(scope="module")
-def pairs_1e6():
+def _pairs_1e6():
     rng = np.random.default_rng(0)
     x = rng.normal(size=1_000_000)
     return x, x + rng.normal(size=x.size)
+
+
+@pytest.fixture(scope="module")
+def pairs_1e6():
+    return _pairs_1e6()
 
 
 @pytest.mark.parametrize("impl", ["genlab", "scipy"])
@@ -108,3 +118,27 @@ def test_granulated_3_7_grid_20_measures(run_case, impl, grid_3_7):
     psis = run_case("granulated_kendall 3^7 grid x 20 measures", impl, fn, rounds=rounds, warmup=0)
     expected = rank.granulated_kendall(measures[0], gap, hparams, variant="b").psi
     assert psis[0] == pytest.approx(expected, rel=1e-12)
+
+
+def first_call() -> None:
+    x, y = _pairs_1e6()
+    start = time.perf_counter()
+    rank.kendalltau(x, y)
+    first = time.perf_counter() - start
+    later = []
+    for _ in range(10):
+        start = time.perf_counter()
+        rank.kendalltau(x, y)
+        later.append(time.perf_counter() - start)
+    print(
+        f"kendalltau n=1e6: first call {first * 1e3:.1f} ms, later calls median "
+        f"{np.median(later) * 1e3:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--first-call"]:
+        sys.exit(
+            "usage: python benches/bench_rank.py --first-call (the benchmarks run under pytest)"
+        )
+    first_call()

@@ -336,7 +336,7 @@ pub(super) struct SharedSlots<T>(pub(super) *mut T);
 unsafe impl<T: Send> Sync for SharedSlots<T> {}
 
 /// Below this length the sorts and the inversion count run sequentially.
-const PARALLEL_MIN: usize = 1 << 16;
+pub(super) const PARALLEL_MIN: usize = 1 << 16;
 
 /// Up to this many observations the discordant pairs are counted with a bitset (O(n^2 / 2^12)
 /// vector adds, no data-dependent branch) instead of a merge sort (O(n log n) with a larger
@@ -749,9 +749,10 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
 }
 
 /// Scratch memory of the large-n [`pair_counts`], kept between calls. Fresh memory costs a page
-/// fault per 4 KiB page on first touch: at n = 1e6 (48 MB of buffers) that measured about 14 ms of
-/// a 60 ms call on the 2-core machine, every call, as the allocator hands such blocks back to the
-/// system when freed.
+/// fault per 4 KiB page on first touch, on every call, as the allocator hands such blocks back to
+/// the system when freed: at n = 1e6 (48 MB of buffers) about 14 ms of a 60 ms call in a one-off
+/// timing on the 2-core machine; `python benches/bench_rank.py --first-call` shows the difference
+/// between a first call and later ones.
 static PAIR_BUFFERS: Mutex<Vec<KeyPair>> = Mutex::new(Vec::new());
 /// See [`PAIR_BUFFERS`].
 static KEY_BUFFERS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
