@@ -1,6 +1,8 @@
 # Type stubs of the extension module genlab._core (rust/genlab-py). Kept in sync with the
 # extension by tests/test_stubs.py: every function here exists there with the same parameters.
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -41,17 +43,29 @@ def granulated_kendall(
     codes: NDArray[np.int64],
     *,
     variant: str = "a",
-    nan_policy: str = "propagate",
+    replicates: str = "pairs",
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.uint64], NDArray[np.uint64], float, float, int]: ...
+) -> dict[str, Any]: ...
+def kendall_tau_across_groups(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    groups: NDArray[np.int64],
+    *,
+    variant: str = "a",
+    nan_policy: str = "omit",
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...
 def conditional_mutual_information(
     measure: NDArray[np.float64],
     gap: NDArray[np.float64],
     codes: NDArray[np.int64],
     *,
+    convention: str = "genlab",
+    replicates: str = "pairs",
     min_subset_size: int = 0,
     max_subset_size: int = 2,
-    nan_policy: str = "propagate",
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
 ) -> list[tuple[list[int], float, float, float]]: ...
 def sign_error_environments(
@@ -62,16 +76,10 @@ def sign_error_environments(
     weighting: str = "none",
     n_samples: float | None = None,
     min_weight: float = 0.5,
-    nan_policy: str = "propagate",
+    min_ess: float = 12.0,
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
-) -> tuple[
-    NDArray[np.uint64],
-    NDArray[np.uint64],
-    NDArray[np.uint64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.uint64],
-]: ...
+) -> dict[str, Any]: ...
 
 # kde
 def kde_log_density(

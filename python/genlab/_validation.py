@@ -148,6 +148,36 @@ def check_real(
     return out
 
 
+def _value_kind(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    if isinstance(value, (str, np.str_)):
+        return "str"
+    return type(value).__name__
+
+
+def _axis_values(values: Any, name: str) -> NDArray[Any]:
+    """One axis as an array; values of mixed kinds (1 and "1", True and 1) are an error, not
+    silently converted (numpy turns [1, "1"] into two equal strings)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
+        return values
+    listed = values.tolist() if hasattr(values, "tolist") else values
+    if isinstance(listed, (list, tuple)) and all(np.ndim(v) == 0 for v in listed):
+        kinds: dict[str, str] = {}
+        for v in listed:
+            kinds.setdefault(_value_kind(v), type(v).__name__)
+        if len(kinds) > 1:
+            found = " and ".join(sorted(kinds.values()))
+            raise ValueError(
+                f"hparams[{name!r}]: mixed value types ({found}); give every value of an axis "
+                "the same type (equal-looking values of different types would be different "
+                "settings, or silently merged)"
+            )
+    return np.asarray(values)
+
+
 def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:
     if values.dtype.kind in "biuf":
         if values.dtype.kind == "f" and np.isnan(values).any():
@@ -184,16 +214,25 @@ def encode_hparams(hparams: Any, n_models: int) -> tuple[list[str], NDArray[np.i
         Equal values share a code.
     """
     if hasattr(hparams, "columns") and hasattr(hparams, "__getitem__"):
-        items = [(str(c), np.asarray(hparams[c])) for c in hparams.columns]
+        raw = [(c, hparams[c]) for c in hparams.columns]
     elif isinstance(hparams, Mapping):
-        items = [(str(k), np.asarray(v)) for k, v in hparams.items()]
+        raw = list(hparams.items())
     else:
         raise TypeError(
             "hparams: expected a mapping of axis name -> 1-D array, or a pandas DataFrame, "
             f"got {type(hparams).__name__}"
         )
-    if not items:
+    if not raw:
         raise ValueError("hparams: expected at least one hyperparameter axis, got none")
+    first_key: dict[str, Any] = {}
+    for key, _ in raw:
+        other = first_key.setdefault(str(key), key)
+        if other is not key:
+            raise ValueError(
+                f"hparams: axis names {other!r} and {key!r} are both {str(key)!r} as text; "
+                "rename one (the axes would merge)"
+            )
+    items = [(str(k), _axis_values(v, str(k))) for k, v in raw]
     columns = []
     for name, values in items:
         if values.ndim != 1:

@@ -48,9 +48,9 @@ def _demo_rank(rng: np.random.Generator, n: int) -> None:
             f"({ref_seconds * 1e3:.1f} ms, {ref_seconds / seconds:.1f}x genlab's time)"
         )
 
-    print("\n# A synthetic 'zoo': 3 x 3 x 3 grid, 2 seeds; measures of varying quality vs the gap")
+    print("\n# A synthetic 'zoo': 3 x 3 x 3 grid, 4 seeds; measures of varying quality vs the gap")
     grid = np.array(
-        [(a, b, c) for a in range(3) for b in range(3) for c in range(3) for _ in range(2)]
+        [(a, b, c) for a in range(3) for b in range(3) for c in range(3) for _ in range(4)]
     )
     hparams = {"lr": grid[:, 0], "width": grid[:, 1], "depth": grid[:, 2]}
     gap = 0.5 * grid[:, 0] + 0.3 * grid[:, 1] + 0.2 * grid[:, 2] + 0.1 * rng.normal(size=len(grid))

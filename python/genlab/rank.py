@@ -6,8 +6,16 @@ Drop-in fast replacements and the study-level coefficients of ``spec/rank.md``:
 - :func:`kendalltau_many`: many columns against one target in one parallel call;
 - :func:`kendalltau_matrix`: ``pandas.DataFrame.corr(method="kendall")``;
 - :func:`granulated_kendall`: Jiang et al.'s granulated coefficient Psi;
-- :func:`conditional_mutual_information`: the conditional-MI score (PGDL competition);
+- :func:`kendalltau_across_groups`: tau over the pairs of runs of different configurations;
+- :func:`conditional_mutual_information`: the conditional-MI score (genlab's rule, or the PGDL
+  competition's scoring program exactly);
 - :func:`sign_error`: Dziugaite et al.'s robust sign-error over environments.
+
+Replicates (several seeds of one configuration) never pair with each other in these
+coefficients: a pair of runs of one configuration says nothing about how configurations are
+ordered. ``replicates="pairs"`` (the default) counts only pairs of runs of different
+configurations; ``replicates="average"`` averages each configuration's runs first. The formulas,
+conventions and their references are in ``docs/formulas/ranking.md``.
 
 All kernels are O(n log n) (or O(n^2) over models where the definition is pairwise) Rust code that
 runs with the GIL released.
@@ -29,6 +37,7 @@ from genlab._validation import (
     as_float_array,
     check_choice,
     check_n_jobs,
+    check_real,
     check_same_length,
     encode_hparams,
     order_preserving_float64,
@@ -45,6 +54,7 @@ __all__ = [
     "conditional_mutual_information",
     "granulated_kendall",
     "kendalltau",
+    "kendalltau_across_groups",
     "kendalltau_many",
     "kendalltau_matrix",
     "sign_error",
@@ -54,6 +64,8 @@ _VARIANTS = ("a", "b", "c")
 _METHODS = ("auto", "exact", "asymptotic")
 _ALTERNATIVES = ("two-sided", "less", "greater")
 _NAN_POLICIES = ("propagate", "omit", "raise")
+_REPLICATES = ("pairs", "average")
+_CMI_CONVENTIONS = ("genlab", "pgdl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,6 +322,11 @@ def _measure_and_gap(
     g = as_float_array(gap, "gap", ndim=1)
     check_same_length(m, g, "measure", "gap")
     names, codes = encode_hparams(hparams, len(m))
+    if len(m) > 0 and (codes == codes[0]).all():
+        raise ValueError(
+            f"hparams: all {len(m)} models share one configuration; the coefficients compare "
+            "configurations and need at least two (seeds are not a hyperparameter axis)"
+        )
     return m, g, names, codes
 
 
@@ -325,14 +342,19 @@ class GranulatedKendallResult:
     psi : float
         Psi, the mean of the defined psi_i.
     tau : float
-        tau over all models.
+        tau over all runs (pairs of runs of different configurations), or over the configuration
+        means with ``replicates="average"``.
     cells_used, cells_skipped : dict of str to int
-        Per axis, cells that entered psi_i and cells skipped (fewer than two models, or tau
-        undefined).
+        Per axis, cells that entered psi_i and cells skipped (fewer than two distinct values of
+        the axis, or tau undefined).
     variant : str
         Which tau was used.
+    replicates : str
+        How runs of one configuration entered ("pairs" or "average").
     n_models : int
-        Models used (after NaN omission).
+        Runs used (after NaN omission).
+    n_configurations : int
+        Distinct configurations among them.
     """
 
     axis_psi: dict[str, float]
@@ -341,7 +363,9 @@ class GranulatedKendallResult:
     cells_used: dict[str, int]
     cells_skipped: dict[str, int]
     variant: str
+    replicates: str
     n_models: int
+    n_configurations: int
 
 
 def granulated_kendall(
@@ -350,7 +374,8 @@ def granulated_kendall(
     hparams: Mapping[str, ArrayLike] | Any,
     *,
     variant: str = "a",
-    nan_policy: str = "propagate",
+    replicates: str = "pairs",
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
 ) -> GranulatedKendallResult:
     """Granulated Kendall coefficient Psi of Jiang et al. (2020).
@@ -358,27 +383,45 @@ def granulated_kendall(
     For each hyperparameter axis i, a *cell* is a setting of every other hyperparameter; within a
     cell only theta_i varies (plus seeds: several runs of one configuration sit in the same cell).
     psi_i is the mean over cells of tau(measure, gap) within the cell, every cell with equal weight;
-    Psi is the mean of psi_i over axes. Cells with fewer than two models, or where tau is undefined,
-    are skipped and counted. All grouping happens in one native call.
+    Psi is the mean of psi_i over axes. All grouping happens in one native call.
+
+    Replicates: with ``replicates="pairs"`` tau inside a cell counts only pairs of runs whose value
+    of axis i differs (a pair of seeds of one configuration says nothing about axis i); with
+    ``"average"`` the measure and the gap are averaged over the runs of each configuration first.
+    Either way a measure that orders every pair of runs of different configurations as the gap
+    does scores psi_i = 1 on every axis, whatever the number of seeds. A cell with fewer than two
+    distinct values of axis i, or where tau is undefined, is skipped and counted.
 
     Parameters
     ----------
     measure, gap : array_like, shape (n_models,)
-        Complexity measure and generalization gap of each model.
+        Complexity measure and generalization gap of each run.
     hparams : mapping of str to array_like, or pandas.DataFrame
-        Hyperparameter values of each model, one axis per key (numbers or strings; equal values
-        are the same setting). Do not include the seed.
+        Hyperparameter values of each run, one axis per key (numbers or strings, one type per
+        axis; equal values are the same setting). Do not include the seed.
     variant : {"a", "b", "c"}
         The tau inside cells. Default "a" (tau-a), as in Jiang et al.; tau-a of a constant measure
-        is 0, while tau-b and tau-c are undefined (those cells are skipped).
-    nan_policy : {"propagate", "omit", "raise"}
-        NaN in measure or gap: all results NaN, drop those models, or ``ValueError``.
+        is 0, while tau-b and tau-c are undefined (those cells are skipped). tau-c is defined over
+        all pairs of n observations and so needs ``replicates="average"``.
+    replicates : {"pairs", "average"}
+        How runs of one configuration enter (see above).
+    nan_policy : {"raise", "omit", "propagate"}
+        NaN in measure or gap: ``ValueError`` naming the argument (default), drop those runs, or
+        all results NaN.
     n_jobs : int, optional
         Threads.
 
     Returns
     -------
     GranulatedKendallResult
+
+    Raises
+    ------
+    TypeError
+        Non-numeric measure or gap, unhashable hyperparameter values.
+    ValueError
+        Lengths that differ, NaN under ``nan_policy="raise"``, an axis whose values mix types,
+        a single configuration, an unknown option, tau-c with ``replicates="pairs"``.
 
     Examples
     --------
@@ -387,39 +430,135 @@ def granulated_kendall(
     >>> res = granulated_kendall([1.0, 2.0, 3.0, 4.5], [0.1, 0.2, 0.3, 0.4], hp)
     >>> res.axis_psi, res.psi
     ({'lr': 1.0, 'width': 1.0}, 1.0)
+
+    Two seeds per configuration, a measure that orders the configurations perfectly but its
+    seeds backwards: the seed pairs do not count, so psi stays 1.
+
+    >>> hp = {"lr": [1, 1, 2, 2]}
+    >>> granulated_kendall([1.1, 1.0, 2.1, 2.0], [0.1, 0.2, 0.3, 0.4], hp).psi
+    1.0
     """
     check_choice(variant, "variant", _VARIANTS)
+    check_choice(replicates, "replicates", _REPLICATES)
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
     m, g, names, codes = _measure_and_gap(measure, gap, hparams)
-    axis_psi, used, skipped, psi, tau, n_used = _core.granulated_kendall(
-        m, g, codes, variant=variant, nan_policy=nan_policy, n_jobs=check_n_jobs(n_jobs)
+    out = _core.granulated_kendall(
+        m,
+        g,
+        codes,
+        variant=variant,
+        replicates=replicates,
+        nan_policy=nan_policy,
+        n_jobs=check_n_jobs(n_jobs),
     )
     return GranulatedKendallResult(
-        axis_psi={n: float(v) for n, v in zip(names, axis_psi, strict=True)},
-        psi=float(psi),
-        tau=float(tau),
-        cells_used={n: int(v) for n, v in zip(names, used, strict=True)},
-        cells_skipped={n: int(v) for n, v in zip(names, skipped, strict=True)},
+        axis_psi={n: float(v) for n, v in zip(names, out["axis_psi"], strict=True)},
+        psi=float(out["psi"]),
+        tau=float(out["overall_tau"]),
+        cells_used={n: int(v) for n, v in zip(names, out["cells_used"], strict=True)},
+        cells_skipped={n: int(v) for n, v in zip(names, out["cells_skipped"], strict=True)},
         variant=variant,
-        n_models=int(n_used),
+        replicates=replicates,
+        n_models=int(out["n_used"]),
+        n_configurations=int(out["n_configurations"]),
     )
+
+
+def kendalltau_across_groups(
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike,
+    *,
+    variant: str = "a",
+    nan_policy: str = "omit",
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]:
+    """Kendall's tau of every column of ``X`` against ``y``, counting only pairs of different groups.
+
+    With replicate runs, ``groups`` is each run's configuration: a pair of runs of the same
+    configuration then does not count, so seeds neither dilute tau toward 0 nor decide it.
+    Computed in O(n log n) per column (all pairs minus the pairs within each group), in parallel
+    over columns.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, m)
+        m columns (measures) of n runs.
+    y : array_like, shape (n,)
+        Target (the gap).
+    groups : array_like of int, shape (n,)
+        Group of each run (any non-negative integers; equal ids are one group).
+    variant : {"a", "b"}
+        tau-a ``(C - D) / pairs`` or tau-b ``(C - D) / sqrt((pairs - T_x)(pairs - T_y))`` over the
+        pairs across groups (tau-c is defined over all pairs, so not here).
+    nan_policy : {"omit", "propagate", "raise"}
+        NaN in a column or in ``y``: drop those runs for that column, NaN for that column, or
+        ``ValueError``.
+    n_jobs : int, optional
+        Threads.
+
+    Returns
+    -------
+    ndarray, shape (m,)
+        tau per column; NaN where there is no pair across groups (or tau-b is undefined).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from genlab.rank import kendalltau_across_groups
+    >>> X = np.array([[1.0], [0.0], [3.0], [2.0]])   # seeds reversed inside each group
+    >>> kendalltau_across_groups(X, [0.0, 1.0, 2.0, 3.0], [0, 0, 1, 1])
+    array([1.])
+    """
+    check_choice(variant, "variant", ("a", "b"))
+    check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
+    Xa = order_preserving_float64(X, "X")
+    if Xa.ndim != 2:
+        raise ValueError(f"X: expected a 2-D array (n_runs, n_columns), got shape {Xa.shape}")
+    ya = order_preserving_float64(y, "y")
+    if ya.ndim != 1:
+        raise ValueError(f"y: expected a 1-D array, got shape {ya.shape}")
+    check_same_length(ya, Xa, "y", "X")
+    ga = np.asarray(groups)
+    if ga.ndim != 1 or ga.dtype.kind not in "iu":
+        raise TypeError(
+            f"groups: expected a 1-D array of integers, got dtype {ga.dtype} shape {ga.shape}"
+        )
+    check_same_length(ya, ga, "y", "groups")
+    if ga.size and ga.min() < 0:
+        raise ValueError(f"groups: expected non-negative ids, got {int(ga.min())}")
+    taus: NDArray[np.float64] = _core.kendall_tau_across_groups(
+        Xa,
+        ya,
+        np.ascontiguousarray(ga, dtype=np.int64),
+        variant=variant,
+        nan_policy=nan_policy,
+        n_jobs=check_n_jobs(n_jobs),
+    )
+    return taus
 
 
 @dataclasses.dataclass(frozen=True)
 class ConditionalMIResult:
     """Result of :func:`conditional_mutual_information`.
 
+    The score cannot see orientation: a measure that orders every pair exactly backwards scores
+    as high as a perfect one. Read it beside an oriented coefficient (tau, Psi).
+
     Attributes
     ----------
     score : float
-        min over conditioning subsets S of I(V_mu; V_g | U_S) / H(V_g | U_S), in [0, 1]; higher
-        is better. NaN if no subset has H(V_g | U_S) > 0.
+        The minimum over conditioning subsets S of I(V_mu; V_g | U_S) / H(V_g | U_S), in [0, 1]
+        (higher is better); NaN if no subset has H(V_g | U_S) > 0.
     subset : tuple of str
         The subset attaining the minimum.
     scores : dict of tuple of str to float
         The ratio for every subset considered (NaN where H(V_g | U_S) = 0).
     mutual_information, gap_entropy : dict of tuple of str to float
-        I(V_mu; V_g | U_S) and H(V_g | U_S) in nats, per subset.
+        I(V_mu; V_g | U_S) and H(V_g | U_S) per subset: nats, pooled over conditions, with
+        ``convention="genlab"``; bits, averaged over cells, with ``"pgdl"``.
+    convention : str
+        "genlab" or "pgdl".
     """
 
     score: float
@@ -427,6 +566,20 @@ class ConditionalMIResult:
     scores: dict[tuple[str, ...], float]
     mutual_information: dict[tuple[str, ...], float]
     gap_entropy: dict[tuple[str, ...], float]
+    convention: str
+
+
+def _subset_bound(value: int | None, name: str, default: int, convention: str) -> int:
+    if value is None:
+        return default
+    if convention == "pgdl":
+        raise ValueError(
+            f'{name}: convention "pgdl" conditions on every pair of hyperparameters, as the PGDL '
+            f"scoring program does; the subset size cannot be set (got {value!r})"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def conditional_mutual_information(
@@ -434,35 +587,53 @@ def conditional_mutual_information(
     gap: ArrayLike,
     hparams: Mapping[str, ArrayLike] | Any,
     *,
-    max_subset_size: int = 2,
-    min_subset_size: int = 0,
-    nan_policy: str = "propagate",
+    convention: str = "genlab",
+    replicates: str | None = None,
+    max_subset_size: int | None = None,
+    min_subset_size: int | None = None,
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
 ) -> ConditionalMIResult:
-    """Conditional-mutual-information score of Jiang et al. (2020) / the PGDL competition.
+    """Conditional-mutual-information score of Jiang et al. (2020) and the PGDL competition.
 
-    Over every ordered pair of distinct models, V_mu = sign(mu(theta) - mu(theta')) and
-    V_g = sign(g(theta) - g(theta')) (three values each, sign(0) = 0), and U_S holds the values of
-    the hyperparameters in S for both models. The score is
+    For ordered pairs of runs (theta, theta'): V_mu = sign(mu(theta) - mu(theta')),
+    V_g = sign(g(theta) - g(theta')), and U_S holds the values of the hyperparameters in S for
+    both runs. The score is
 
-        K(mu) = min over S of I(V_mu; V_g | U_S) / H(V_g | U_S),
+        K(mu) = min over S of I(V_mu; V_g | U_S) / H(V_g | U_S).
 
-    over subsets with ``min_subset_size <= |S| <= max_subset_size`` whose H(V_g | U_S) > 0. A
-    perfect predictor scores 1, a measure equal to a hyperparameter in some S scores 0, a constant
-    measure scores 0.
+    Two rules (``convention``):
+
+    - ``"genlab"`` (default): three-valued signs (sign(0) = 0); every ordered pair of runs of
+      *different* configurations (``replicates="pairs"``; ``"average"`` averages each
+      configuration's runs first); I and H pooled over the conditions with weights p(U_S),
+      natural logarithms; every S with ``min_subset_size <= |S| <= max_subset_size`` (0 and 2 by
+      default, as Jiang et al.) whose H(V_g | U_S) > 0.
+    - ``"pgdl"``: the PGDL competition's scoring program exactly: every pair of distinct
+      hyperparameters as S; two-valued signs (a tie counts as "not greater"); every ordered pair
+      of models, a model with itself included; per cell (the values of both hyperparameters in
+      both models) MI and H(V_g) in bits, the entropy with 1e-12 inside its logarithm; MI and H
+      each averaged over the cells, then divided. Cells never observed are skipped (the program
+      returns NaN there; a full grid has none). The two orders of a pair give the same value.
+
+    A perfect predictor scores 1, a measure equal to a hyperparameter in some S scores 0, a
+    constant measure scores 0. The score cannot see orientation: a measure that orders every pair
+    exactly backwards scores 1 as well.
 
     Parameters
     ----------
     measure, gap : array_like, shape (n_models,)
-        Complexity measure and generalization gap of each model.
+        Complexity measure and generalization gap of each run.
     hparams : mapping of str to array_like, or pandas.DataFrame
-        Hyperparameter values of each model.
-    max_subset_size : int
-        Largest conditioning set (Jiang et al.: 2).
-    min_subset_size : int
-        Smallest conditioning set; 2 with ``max_subset_size=2`` is the competition's rule
-        (|S| = 2 exactly).
-    nan_policy : {"propagate", "omit", "raise"}
+        Hyperparameter values of each run (one type per axis; without the seed).
+    convention : {"genlab", "pgdl"}
+        The rule (see above).
+    replicates : {"pairs", "average"}, optional
+        How runs of one configuration enter. Default: "pairs" for "genlab"; for "pgdl", as the
+        program does (every ordered pair), unless "average" is given.
+    max_subset_size, min_subset_size : int, optional
+        Bounds on |S| for "genlab" (defaults 2 and 0); "pgdl" fixes |S| = 2.
+    nan_policy : {"raise", "omit", "propagate"}
         NaN in measure or gap.
     n_jobs : int, optional
         Threads (subsets run in parallel).
@@ -471,6 +642,12 @@ def conditional_mutual_information(
     -------
     ConditionalMIResult
 
+    Raises
+    ------
+    ValueError
+        An unknown option, a subset bound with "pgdl", ``replicates="pairs"`` with "pgdl", fewer
+        than two axes with "pgdl", NaN under ``nan_policy="raise"``, a single configuration.
+
     Examples
     --------
     >>> from genlab.rank import conditional_mutual_information
@@ -478,26 +655,40 @@ def conditional_mutual_information(
     >>> gap = [0.1, 0.25, 0.3, 0.2, 0.4, 0.35]
     >>> conditional_mutual_information(gap, gap, hp, max_subset_size=1).score
     1.0
+    >>> backwards = [-g for g in gap]   # orientation is invisible to the score
+    >>> conditional_mutual_information(backwards, gap, hp, max_subset_size=1).score
+    1.0
     """
+    check_choice(convention, "convention", _CMI_CONVENTIONS)
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
-    for value, name in ((max_subset_size, "max_subset_size"), (min_subset_size, "min_subset_size")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-            raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
-    if min_subset_size > max_subset_size:
+    if replicates is not None:
+        check_choice(replicates, "replicates", _REPLICATES)
+        if convention == "pgdl" and replicates == "pairs":
+            raise ValueError(
+                'replicates: convention "pgdl" counts every ordered pair of models as the PGDL '
+                'program does; "pairs" does not apply (use "average", or leave it unset)'
+            )
+    max_size = _subset_bound(max_subset_size, "max_subset_size", 2, convention)
+    min_size = _subset_bound(min_subset_size, "min_subset_size", 0, convention)
+    if min_size > max_size:
         raise ValueError(
-            f"min_subset_size: must be <= max_subset_size ({max_subset_size}), got {min_subset_size}"
+            f"min_subset_size: must be <= max_subset_size ({max_size}), got {min_size}"
         )
     m, g, names, codes = _measure_and_gap(measure, gap, hparams)
-    if min_subset_size > len(names):
+    if min_size > len(names):
         raise ValueError(
-            f"min_subset_size: there are only {len(names)} hyperparameter axes, got {min_subset_size}"
+            f"min_subset_size: there are only {len(names)} hyperparameter axes, got {min_size}"
         )
     rows = _core.conditional_mutual_information(
         m,
         g,
         codes,
-        min_subset_size=int(min_subset_size),
-        max_subset_size=int(max_subset_size),
+        convention=convention,
+        # The core's "pgdl" rule counts every ordered pair whatever it is told, except that
+        # "average" averages each configuration's runs first.
+        replicates=replicates or "pairs",
+        min_subset_size=min_size,
+        max_subset_size=max_size,
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
@@ -518,12 +709,13 @@ def conditional_mutual_information(
                 "conditional_mutual_information: H(V_g | U_S) = 0 for every subset "
                 "(the gap is constant or determined by the hyperparameters); returning NaN"
             )
-    return ConditionalMIResult(best, subset, scores, mi, entropy)
+    return ConditionalMIResult(best, subset, scores, mi, entropy, convention)
 
 
 @dataclasses.dataclass(frozen=True)
 class SignErrorSummary:
-    """Distribution of the sign-error over environments (lower is better; 0.5 is chance)."""
+    """Distribution of the sign-error over the kept environments (lower is better; 0.5 is
+    chance): mean, 90th percentile, max, and how many environments it summarizes."""
 
     mean: float
     p90: float
@@ -538,22 +730,26 @@ class SignErrorResult:
     Attributes
     ----------
     overall : SignErrorSummary
-        Mean, 90th percentile and max of the per-environment errors.
+        Mean, 90th percentile and max of the errors of the kept environments.
     per_axis : dict of str to SignErrorSummary
-        The same over the environments that vary each hyperparameter.
+        The same over the kept environments that vary each hyperparameter.
     axis : ndarray of str
         Per environment, the hyperparameter on which its two configurations differ.
     model_a, model_b : ndarray of int
-        Per environment, the index of the first model of each configuration.
+        Per environment, the index of the first run of each configuration.
     error : ndarray of float
         Per environment, the (weighted) mean sign-error; NaN where every weight is 0.
     weight : ndarray of float
         Per environment, the total weight of its pairs of runs.
+    effective_sample_size : ndarray of float
+        Per environment, (sum w)^2 / sum w^2 (the number of pairs of runs with uniform weights).
+    kept : ndarray of bool
+        Per environment, whether it entered the summaries (positive weight and effective sample
+        size >= ``min_ess``).
     n_pairs : ndarray of int
         Per environment, the number of pairs of runs.
-    n_excluded : int
-        Environments left out of the summaries because their total weight is 0 (possible with
-        Hoeffding weighting).
+    n_kept, n_excluded : int
+        Environments kept and left out.
     """
 
     overall: SignErrorSummary
@@ -563,7 +759,10 @@ class SignErrorResult:
     model_b: NDArray[np.int64]
     error: NDArray[np.float64]
     weight: NDArray[np.float64]
+    effective_sample_size: NDArray[np.float64]
+    kept: NDArray[np.bool_]
     n_pairs: NDArray[np.int64]
+    n_kept: int
     n_excluded: int
 
 
@@ -586,34 +785,47 @@ def sign_error(
     weighting: str = "none",
     n_samples: float | None = None,
     min_weight: float = 0.5,
-    nan_policy: str = "propagate",
+    min_ess: float = 12.0,
+    nan_policy: str = "raise",
     n_jobs: int | None = None,
 ) -> SignErrorResult:
     """Robust sign-error of Dziugaite et al. (2020) over the environments of a grid.
 
     An environment is a pair of configurations that differ in exactly one hyperparameter (seeds
-    are several runs of one configuration). For each pair of runs, one from each configuration, the
-    sign-error is (1 - sign(d mu) sign(d g)) / 2 in {0, 0.5, 1}; an environment's error is the
-    (weighted) mean over its pairs of runs. The result summarizes the distribution over
-    environments (mean, 90th percentile, max), overall and per hyperparameter: a robust measure has
-    a small maximum, not only a small mean.
+    are several runs of one configuration). For each pair of runs, one from each configuration,
+    the sign-error is (1 - sign(d mu) sign(d g)) / 2 in {0, 0.5, 1}; an environment's error is the
+    weighted mean over its pairs of runs. An environment is kept when its effective sample size
+    (sum w)^2 / sum w^2 is at least ``min_ess`` (12 in the paper and its code): without that
+    filter an environment of one noisy pair counts as much as one of sixteen confident pairs. The
+    result summarizes the kept environments (mean, 90th percentile, max), overall and per
+    hyperparameter: a robust measure has a small maximum, not only a small mean.
+
+    With uniform weights the effective sample size is the number of pairs of runs, so
+    ``min_ess=12`` needs at least 12 pairs per environment (4 seeds per configuration give 16).
+    Each environment is counted once (the reference code lists each twice, once per order: the
+    mean and max are the same, the 90th percentile can differ slightly).
 
     Parameters
     ----------
     measure, gap : array_like, shape (n_models,)
         Complexity measure and generalization gap of each run.
     hparams : mapping of str to array_like, or pandas.DataFrame
-        Hyperparameter values of each run (without the seed).
+        Hyperparameter values of each run (one type per axis; without the seed).
     weighting : {"none", "hoeffding"}
         "hoeffding" weighs each pair of runs by (w - min_weight)_+ with
-        w = max(0, 1 - 2 exp(-2 n (|d g| / 2)^2))^2, the bound of Dziugaite et al. on the probability
-        that the two gaps truly differ, gaps being error rates estimated from ``n_samples`` points.
+        w = max(0, 1 - 2 exp(-2 n (|d g| / 2)^2))^2, the bound of Dziugaite et al. on the
+        probability that the two gaps truly differ, gaps being 0-1 error rates estimated from
+        ``n_samples`` points each (the test-set size).
     n_samples : float, optional
         Test-set size behind each gap; required with ``weighting="hoeffding"``.
     min_weight : float
         Weights below this are discarded (0.5 in the paper).
-    nan_policy : {"propagate", "omit", "raise"}
-        NaN in measure or gap: NaN errors for the affected environments, drop those runs, or raise.
+    min_ess : float
+        Smallest effective sample size of a kept environment (12 in the paper; 0 keeps every
+        environment with a positive weight).
+    nan_policy : {"raise", "omit", "propagate"}
+        NaN in measure or gap: ``ValueError`` naming the argument, drop those runs, or NaN errors
+        for the affected environments (and NaN summaries).
     n_jobs : int, optional
         Threads.
 
@@ -621,48 +833,63 @@ def sign_error(
     -------
     SignErrorResult
 
+    Warns
+    -----
+    DegenerateDataWarning
+        When no environment is kept (the message says why).
+
     Examples
     --------
     >>> from genlab.rank import sign_error
     >>> hp = {"lr": [1, 1, 2, 2], "width": [1, 2, 1, 2]}
-    >>> res = sign_error([1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.4], hp)
+    >>> res = sign_error([1.0, 2.0, 3.0, 4.0], [0.1, 0.2, 0.3, 0.4], hp, min_ess=1)
     >>> res.overall.mean, res.overall.n_environments
     (0.0, 4)
     """
     check_choice(weighting, "weighting", ("none", "hoeffding"))
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
+    min_ess = check_real(min_ess, "min_ess", nonnegative=True)
     m, g, names, codes = _measure_and_gap(measure, gap, hparams)
-    axis, a, b, error, weight, n_pairs = _core.sign_error_environments(
+    env = _core.sign_error_environments(
         m,
         g,
         codes,
         weighting=weighting,
         n_samples=None if n_samples is None else float(n_samples),
         min_weight=float(min_weight),
+        min_ess=min_ess,
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
-    axis_names = np.asarray(names, dtype=np.str_)[axis.astype(np.intp)]
-    # Environments with zero total weight carry no information and are left out; NaN data
-    # (nan_policy="propagate") make the summaries NaN.
-    zero_weight = weight == 0
+    axis = env["axis"].astype(np.intp)
+    error, weight, kept = env["error"], env["weight"], env["kept"]
+    # NaN data under nan_policy="propagate" make the summaries NaN.
     propagate = nan_policy == "propagate" and bool(np.isnan(weight).any())
 
     def summary(mask: NDArray[np.bool_]) -> SignErrorSummary:
         if propagate and np.isnan(error[mask]).any():
-            return SignErrorSummary(float("nan"), float("nan"), float("nan"), int(mask.sum()))
-        return _summarize(error[mask & ~zero_weight])
+            return SignErrorSummary(float("nan"), float("nan"), float("nan"), 0)
+        return _summarize(error[mask & kept])
 
-    everything = np.ones(len(error), dtype=bool)
+    if not propagate and len(error) and not kept.any():
+        _warn_degenerate(
+            f"sign_error: none of the {len(error)} environments is kept: the largest effective "
+            f"sample size is {np.nanmax(env['effective_sample_size']):.3g} < min_ess={min_ess:g} "
+            "(with uniform weights it is the number of pairs of runs per environment: more seeds "
+            "per configuration, or a smaller min_ess)"
+        )
     per_axis = {name: summary(axis == k) for k, name in enumerate(names)}
     return SignErrorResult(
-        overall=summary(everything),
+        overall=summary(np.ones(len(error), dtype=bool)),
         per_axis=per_axis,
-        axis=axis_names,
-        model_a=a.astype(np.int64),
-        model_b=b.astype(np.int64),
+        axis=np.asarray(names, dtype=np.str_)[axis],
+        model_a=env["model_a"].astype(np.int64),
+        model_b=env["model_b"].astype(np.int64),
         error=error,
         weight=weight,
-        n_pairs=n_pairs.astype(np.int64),
-        n_excluded=int(zero_weight.sum()),
+        effective_sample_size=env["effective_sample_size"],
+        kept=kept,
+        n_pairs=env["n_pairs"].astype(np.int64),
+        n_kept=int(kept.sum()),
+        n_excluded=int((~kept).sum()),
     )

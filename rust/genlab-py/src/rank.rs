@@ -1,12 +1,13 @@
 //! Bindings of genlab_core::rank.
 
 use genlab_core::rank::{
-    self, Alternative, Method, NanPolicy, TauOptions, Variant, cmi, granulated, grid::Codes,
+    self, Alternative, Method, NanPolicy, TauOptions, Variant, across, cmi, granulated,
+    grid::{Codes, Replicates},
     sign_error,
 };
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use crate::errors::IntoPyResult;
 use crate::parallel::run;
@@ -16,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kendall_tau_many, m)?)?;
     m.add_function(wrap_pyfunction!(kendall_tau_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(granulated_kendall, m)?)?;
+    m.add_function(wrap_pyfunction!(kendall_tau_across_groups, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_information, m)?)?;
     m.add_function(wrap_pyfunction!(sign_error_environments, m)?)?;
     Ok(())
@@ -123,45 +125,71 @@ fn codes_of<'a>(codes: &'a PyReadonlyArray2<'_, i64>) -> PyResult<Codes<'a>> {
     Codes::new(codes.as_slice()?, shape.0, shape.1).py()
 }
 
-type GranulatedResult<'py> = (
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<u64>>,
-    Bound<'py, PyArray1<u64>>,
-    f64,
-    f64,
-    usize,
-);
-
-/// Granulated Kendall coefficient: (axis_psi, cells_used, cells_skipped, psi, overall_tau, n_used).
+/// Granulated Kendall coefficient, as a dict: axis_psi, cells_used, cells_skipped (arrays per
+/// axis), psi, overall_tau, n_used, n_configurations.
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, variant="a", nan_policy="propagate", n_jobs=None))]
+#[pyo3(signature = (measure, gap, codes, *, variant="a", replicates="pairs", nan_policy="raise", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
 fn granulated_kendall<'py>(
     py: Python<'py>,
     measure: PyReadonlyArray1<'py, f64>,
     gap: PyReadonlyArray1<'py, f64>,
     codes: PyReadonlyArray2<'py, i64>,
     variant: &str,
+    replicates: &str,
     nan_policy: &str,
     n_jobs: Option<i64>,
-) -> PyResult<GranulatedResult<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let variant = Variant::parse(variant).py()?;
+    let replicates = Replicates::parse(replicates).py()?;
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
     let codes = codes_of(&codes)?;
     let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
     let g = run(py, n_jobs, || {
-        granulated::granulated_kendall(measure, gap, &codes, variant, nan_policy)
+        granulated::granulated_kendall(measure, gap, &codes, variant, replicates, nan_policy)
     })?
     .py()?;
     let used: Vec<u64> = g.cells_used.iter().map(|&c| c as u64).collect();
     let skipped: Vec<u64> = g.cells_skipped.iter().map(|&c| c as u64).collect();
-    Ok((
-        g.axis_psi.into_pyarray(py),
-        used.into_pyarray(py),
-        skipped.into_pyarray(py),
-        g.psi,
-        g.overall_tau,
-        g.n_used,
-    ))
+    let out = PyDict::new(py);
+    out.set_item("axis_psi", g.axis_psi.into_pyarray(py))?;
+    out.set_item("cells_used", used.into_pyarray(py))?;
+    out.set_item("cells_skipped", skipped.into_pyarray(py))?;
+    out.set_item("psi", g.psi)?;
+    out.set_item("overall_tau", g.overall_tau)?;
+    out.set_item("n_used", g.n_used)?;
+    out.set_item("n_configurations", g.n_configurations)?;
+    Ok(out)
+}
+
+/// tau of every column of X (n, m) against y (n) over the pairs whose groups differ.
+#[pyfunction]
+#[pyo3(signature = (x, y, groups, *, variant="a", nan_policy="omit", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn kendall_tau_across_groups<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    groups: PyReadonlyArray1<'py, i64>,
+    variant: &str,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let variant = Variant::parse(variant).py()?;
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let columns = columns_of(&x);
+    let y = y.as_slice()?;
+    let groups: Vec<usize> = groups
+        .as_slice()?
+        .iter()
+        .map(|&g| usize::try_from(g))
+        .collect::<Result<_, _>>()
+        .map_err(|_| pyo3::exceptions::PyValueError::new_err("groups: expected ids >= 0"))?;
+    let taus = run(py, n_jobs, || {
+        across::kendall_tau_across_groups(&columns, y, &groups, variant, nan_policy)
+    })?
+    .py()?;
+    Ok(taus.into_pyarray(py))
 }
 
 /// (axes, mutual_information, gap_entropy, score) of one conditioning subset.
@@ -169,18 +197,22 @@ type SubsetRow = (Vec<usize>, f64, f64, f64);
 
 /// Conditional-MI scores per conditioning subset: list of (axes, mutual_information, gap_entropy, score).
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, min_subset_size=0, max_subset_size=2, nan_policy="propagate", n_jobs=None))]
+#[pyo3(signature = (measure, gap, codes, *, convention="genlab", replicates="pairs", min_subset_size=0, max_subset_size=2, nan_policy="raise", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mutual_information(
     py: Python<'_>,
     measure: PyReadonlyArray1<'_, f64>,
     gap: PyReadonlyArray1<'_, f64>,
     codes: PyReadonlyArray2<'_, i64>,
+    convention: &str,
+    replicates: &str,
     min_subset_size: usize,
     max_subset_size: usize,
     nan_policy: &str,
     n_jobs: Option<i64>,
 ) -> PyResult<Vec<SubsetRow>> {
+    let convention = cmi::Convention::parse(convention).py()?;
+    let replicates = Replicates::parse(replicates).py()?;
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
     let codes = codes_of(&codes)?;
     let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
@@ -189,6 +221,8 @@ fn conditional_mutual_information(
             measure,
             gap,
             &codes,
+            convention,
+            replicates,
             min_subset_size,
             max_subset_size,
             nan_policy,
@@ -201,18 +235,10 @@ fn conditional_mutual_information(
         .collect())
 }
 
-type EnvironmentArrays<'py> = (
-    Bound<'py, PyArray1<u64>>,
-    Bound<'py, PyArray1<u64>>,
-    Bound<'py, PyArray1<u64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<u64>>,
-);
-
-/// Sign-error environments: (axis, model_a, model_b, error, weight, n_pairs) as arrays.
+/// Sign-error environments, as a dict of arrays: axis, model_a, model_b, error, weight,
+/// effective_sample_size, kept, n_pairs.
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, weighting="none", n_samples=None, min_weight=0.5, nan_policy="propagate", n_jobs=None))]
+#[pyo3(signature = (measure, gap, codes, *, weighting="none", n_samples=None, min_weight=0.5, min_ess=12.0, nan_policy="raise", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
 fn sign_error_environments<'py>(
     py: Python<'py>,
@@ -222,9 +248,10 @@ fn sign_error_environments<'py>(
     weighting: &str,
     n_samples: Option<f64>,
     min_weight: f64,
+    min_ess: f64,
     nan_policy: &str,
     n_jobs: Option<i64>,
-) -> PyResult<EnvironmentArrays<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
     let weighting = match (weighting, n_samples) {
         ("none", _) => sign_error::Weighting::Uniform,
@@ -246,21 +273,23 @@ fn sign_error_environments<'py>(
     let codes = codes_of(&codes)?;
     let (measure, gap) = (measure.as_slice()?, gap.as_slice()?);
     let envs = run(py, n_jobs, || {
-        sign_error::sign_error(measure, gap, &codes, weighting, nan_policy)
+        sign_error::sign_error(measure, gap, &codes, weighting, min_ess, nan_policy)
     })?
     .py()?;
-    let axis: Vec<u64> = envs.iter().map(|e| e.axis as u64).collect();
-    let a: Vec<u64> = envs.iter().map(|e| e.model_a as u64).collect();
-    let b: Vec<u64> = envs.iter().map(|e| e.model_b as u64).collect();
+    let out = PyDict::new(py);
+    let column =
+        |f: &dyn Fn(&sign_error::Environment) -> u64| -> Vec<u64> { envs.iter().map(f).collect() };
+    out.set_item("axis", column(&|e| e.axis as u64).into_pyarray(py))?;
+    out.set_item("model_a", column(&|e| e.model_a as u64).into_pyarray(py))?;
+    out.set_item("model_b", column(&|e| e.model_b as u64).into_pyarray(py))?;
+    out.set_item("n_pairs", column(&|e| e.n_pairs as u64).into_pyarray(py))?;
     let error: Vec<f64> = envs.iter().map(|e| e.error).collect();
     let weight: Vec<f64> = envs.iter().map(|e| e.weight).collect();
-    let pairs: Vec<u64> = envs.iter().map(|e| e.n_pairs as u64).collect();
-    Ok((
-        axis.into_pyarray(py),
-        a.into_pyarray(py),
-        b.into_pyarray(py),
-        error.into_pyarray(py),
-        weight.into_pyarray(py),
-        pairs.into_pyarray(py),
-    ))
+    let ess: Vec<f64> = envs.iter().map(|e| e.effective_sample_size).collect();
+    let kept: Vec<bool> = envs.iter().map(|e| e.kept).collect();
+    out.set_item("error", error.into_pyarray(py))?;
+    out.set_item("weight", weight.into_pyarray(py))?;
+    out.set_item("effective_sample_size", ess.into_pyarray(py))?;
+    out.set_item("kept", kept.into_pyarray(py))?;
+    Ok(out)
 }

@@ -1,18 +1,25 @@
 //! Conditional-mutual-information score (Jiang et al. 2020; the PGDL competition score).
 //!
-//! Over every ordered pair of distinct models (i, j): V_mu = sign(mu_i - mu_j), V_g = sign(g_i - g_j)
-//! (three values each), U_S = the codes of the axes in S of both models. For each subset S,
-//! score(S) = I(V_mu; V_g | U_S) / H(V_g | U_S); the score of the measure is the minimum over the
-//! subsets with a defined score (H(V_g | U_S) > 0). Natural logarithms; the ratio does not depend on
-//! the base.
+//! genlab's rule ([`Convention::Genlab`]): over every ordered pair of runs (i, j) of different
+//! configurations (replicates: see [`Replicates`]), V_mu = sign(mu_i - mu_j), V_g = sign(g_i - g_j)
+//! (three values each, sign(0) = 0), U_S = the codes of the axes in S of both runs. For each
+//! subset S, score(S) = I(V_mu; V_g | U_S) / H(V_g | U_S), both pooled over the conditions with
+//! weights p(U_S); the score of the measure is the minimum over the subsets with a defined score
+//! (H(V_g | U_S) > 0). Natural logarithms (the ratio does not depend on the base).
+//!
+//! The PGDL competition's program ([`Convention::Pgdl`]) differs in four ways, reproduced exactly:
+//! two-valued signs, self-pairs counted, per-cell averages instead of pooling, |S| = 2 only.
+//!
+//! Neither score sees orientation: a measure that orders every pair exactly backwards carries as
+//! much information about the gap as a perfect one and scores 1 too.
 
 use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use super::NanPolicy;
-use super::grid::{Codes, check_lengths, models_without_nan};
-use crate::error::{Error, Result};
+use super::grid::{Codes, ConfigurationMeans, Replicates, check_lengths, models_without_nan};
+use crate::error::{Error, Result, parse_option};
 
 /// Score of one conditioning subset.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,48 +114,70 @@ fn information<'a>(tables: impl Iterator<Item = &'a [u64; 9]>) -> (f64, f64) {
     (mi / total as f64, h / total as f64)
 }
 
-/// Per-subset conditional-MI scores for every subset of axes with size in [min_size, max_size].
-pub fn conditional_mutual_information(
+/// Which rule turns the pairs of models into the score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Convention {
+    /// genlab's rule (see the module docs): three-valued signs, ordered pairs of runs of
+    /// different configurations, I(V_mu; V_g | U_S) / H(V_g | U_S) pooled over the conditions,
+    /// natural logarithms, every subset S within the size bounds.
+    Genlab,
+    /// The PGDL competition's scoring program, exactly: for every pair of distinct
+    /// hyperparameters, two-valued signs (a tie counts as "not greater"), every ordered pair of
+    /// models *including a model with itself*, MI and H(V_g) in bits per cell (a cell is the four
+    /// values of the two hyperparameters in both models; the entropy adds 1e-12 inside its
+    /// logarithm as the program does), each averaged over the cells, then divided.
+    Pgdl,
+}
+
+impl Convention {
+    /// From "genlab" or "pgdl".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "convention",
+            value,
+            &[("genlab", Convention::Genlab), ("pgdl", Convention::Pgdl)],
+        )
+    }
+}
+
+fn nan_scores(all_subsets: Vec<Vec<usize>>) -> Vec<SubsetScore> {
+    all_subsets
+        .into_iter()
+        .map(|axes| SubsetScore {
+            axes,
+            mutual_information: f64::NAN,
+            gap_entropy: f64::NAN,
+            score: f64::NAN,
+        })
+        .collect()
+}
+
+/// genlab's rule over the runs `models`; pairs of runs of one configuration are skipped when
+/// `skip_same_configuration`.
+fn genlab_scores(
     measure: &[f64],
     gap: &[f64],
     codes: &Codes<'_>,
-    min_size: usize,
-    max_size: usize,
-    nan_policy: NanPolicy,
-) -> Result<Vec<SubsetScore>> {
-    check_lengths(measure, gap, codes)?;
-    if min_size > max_size {
-        return Err(Error::invalid(
-            "min_subset_size",
-            format!("must be <= max_subset_size ({max_size}), got {min_size}"),
-        ));
-    }
-    let (models, has_nan) = models_without_nan(measure, gap, nan_policy)?;
-    let all_subsets = subsets(codes.n_axes(), min_size, max_size);
-    if has_nan && nan_policy == NanPolicy::Propagate {
-        return Ok(all_subsets
-            .into_iter()
-            .map(|axes| SubsetScore {
-                axes,
-                mutual_information: f64::NAN,
-                gap_entropy: f64::NAN,
-                score: f64::NAN,
-            })
-            .collect());
-    }
+    models: &[usize],
+    all_subsets: Vec<Vec<usize>>,
+    skip_same_configuration: bool,
+) -> Vec<SubsetScore> {
     let mu: Vec<f64> = models.iter().map(|&i| measure[i]).collect();
     let g: Vec<f64> = models.iter().map(|&i| gap[i]).collect();
+    let (config, _) = codes.configuration_ids(models);
     let n = models.len();
-    Ok(all_subsets
+    let counted =
+        |i: usize, j: usize| i != j && !(skip_same_configuration && config[i] == config[j]);
+    all_subsets
         .into_par_iter()
         .map(|axes| {
-            let (ids, k) = codes.subset_ids(&models, &axes);
+            let (ids, k) = codes.subset_ids(models, &axes);
             let (mi, h) = if k.saturating_mul(k).saturating_mul(9) <= DENSE_TABLE_MAX {
                 let mut tables = vec![[0u64; 9]; k * k];
                 for i in 0..n {
                     let base = ids[i] * k;
                     for j in 0..n {
-                        if i != j {
+                        if counted(i, j) {
                             let cell = sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j]);
                             tables[base + ids[j]][cell] += 1;
                         }
@@ -159,7 +188,7 @@ pub fn conditional_mutual_information(
                 let mut tables: HashMap<(usize, usize), [u64; 9]> = HashMap::new();
                 for i in 0..n {
                     for j in 0..n {
-                        if i != j {
+                        if counted(i, j) {
                             let cell = sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j]);
                             tables.entry((ids[i], ids[j])).or_insert([0; 9])[cell] += 1;
                         }
@@ -175,7 +204,153 @@ pub fn conditional_mutual_information(
                 score,
             }
         })
-        .collect())
+        .collect()
+}
+
+/// Entropy in bits of a distribution given by counts, as the PGDL program computes it (1e-12
+/// inside the logarithm, so a certain outcome scores about -1.4e-12 rather than 0).
+fn pgdl_entropy(counts: [f64; 2]) -> f64 {
+    let total = counts[0] + counts[1];
+    -counts
+        .iter()
+        .map(|c| {
+            let p = c / total;
+            p * (p + 1e-12).log2()
+        })
+        .sum::<f64>()
+}
+
+/// MI (bits) between the two sign variables of one 2 x 2 table `t[gap][measure]`, and the
+/// entropy of the gap's sign, as the PGDL program computes them.
+fn pgdl_cell(t: &[u64; 4]) -> (f64, f64) {
+    let total = t.iter().sum::<u64>() as f64;
+    let gap_sums = [(t[0] + t[1]) as f64, (t[2] + t[3]) as f64];
+    let measure_sums = [(t[0] + t[2]) as f64, (t[1] + t[3]) as f64];
+    let mut mi = 0.0;
+    for a in 0..2 {
+        for b in 0..2 {
+            let joint = t[a * 2 + b] as f64 / total;
+            if joint != 0.0 {
+                mi += joint * (joint / (gap_sums[a] / total * (measure_sums[b] / total))).log2();
+            }
+        }
+    }
+    (mi, pgdl_entropy(gap_sums))
+}
+
+/// The PGDL program's rule for every pair of axes (a < b; the program's two orders give the
+/// same value). Cells never observed are skipped (the program, which enumerates every
+/// combination of values, would return NaN for them; on a full grid there are none).
+fn pgdl_scores(
+    measure: &[f64],
+    gap: &[f64],
+    codes: &Codes<'_>,
+    models: &[usize],
+) -> Vec<SubsetScore> {
+    let mu: Vec<f64> = models.iter().map(|&i| measure[i]).collect();
+    let g: Vec<f64> = models.iter().map(|&i| gap[i]).collect();
+    let n = models.len();
+    subsets(codes.n_axes(), 2, 2)
+        .into_par_iter()
+        .map(|axes| {
+            let (ia, ka) = codes.subset_ids(models, &axes[..1]);
+            let (ib, kb) = codes.subset_ids(models, &axes[1..]);
+            let mut tables: HashMap<[usize; 4], [u64; 4]> = HashMap::new();
+            for i in 0..n {
+                for j in 0..n {
+                    // "+" only when strictly greater; a model is also paired with itself.
+                    let gap_sign = usize::from(g[i] <= g[j]);
+                    let measure_sign = usize::from(mu[i] <= mu[j]);
+                    let cell = [ia[i], ia[j], ib[i], ib[j]];
+                    tables.entry(cell).or_insert([0; 4])[gap_sign * 2 + measure_sign] += 1;
+                }
+            }
+            debug_assert!(tables.len() <= ka * ka * kb * kb);
+            // A fixed cell order keeps the sums, and so the score, reproducible.
+            let mut cells: Vec<_> = tables.into_iter().collect();
+            cells.sort_unstable_by_key(|(cell, _)| *cell);
+            let (mut mi, mut h) = (0.0, 0.0);
+            for (_, t) in &cells {
+                let (cell_mi, cell_h) = pgdl_cell(t);
+                mi += cell_mi;
+                h += cell_h;
+            }
+            let count = cells.len() as f64;
+            let (mi, h) = (mi / count, h / count);
+            SubsetScore {
+                axes,
+                mutual_information: mi,
+                gap_entropy: h,
+                score: if h > 0.0 { mi / h } else { f64::NAN },
+            }
+        })
+        .collect()
+}
+
+/// Per-subset conditional-MI scores. [`Convention::Genlab`]: every subset of axes with size in
+/// [min_size, max_size], replicates entering by `replicates`. [`Convention::Pgdl`]: every pair of
+/// axes (the size bounds do not apply), every ordered pair of runs as the program counts them
+/// (`Replicates::Average` averages the runs of each configuration first).
+#[allow(clippy::too_many_arguments)]
+pub fn conditional_mutual_information(
+    measure: &[f64],
+    gap: &[f64],
+    codes: &Codes<'_>,
+    convention: Convention,
+    replicates: Replicates,
+    min_size: usize,
+    max_size: usize,
+    nan_policy: NanPolicy,
+) -> Result<Vec<SubsetScore>> {
+    check_lengths(measure, gap, codes)?;
+    if min_size > max_size {
+        return Err(Error::invalid(
+            "min_subset_size",
+            format!("must be <= max_subset_size ({max_size}), got {min_size}"),
+        ));
+    }
+    if convention == Convention::Pgdl && codes.n_axes() < 2 {
+        return Err(Error::invalid(
+            "hparams",
+            format!(
+                "convention \"pgdl\" conditions on pairs of hyperparameters and needs at least \
+                 two axes, got {}",
+                codes.n_axes()
+            ),
+        ));
+    }
+    let (models, has_nan) = models_without_nan(measure, gap, nan_policy)?;
+    let all_subsets = match convention {
+        Convention::Genlab => subsets(codes.n_axes(), min_size, max_size),
+        Convention::Pgdl => subsets(codes.n_axes(), 2, 2),
+    };
+    if has_nan && nan_policy == NanPolicy::Propagate {
+        return Ok(nan_scores(all_subsets));
+    }
+    let means;
+    let (measure, gap, codes, models) = match replicates {
+        Replicates::Pairs => (measure, gap, *codes, models),
+        Replicates::Average => {
+            means = ConfigurationMeans::new(measure, gap, codes, &models);
+            (
+                &means.measure[..],
+                &means.gap[..],
+                means.codes(),
+                means.all(),
+            )
+        }
+    };
+    Ok(match convention {
+        Convention::Genlab => genlab_scores(
+            measure,
+            gap,
+            &codes,
+            &models,
+            all_subsets,
+            replicates == Replicates::Pairs,
+        ),
+        Convention::Pgdl => pgdl_scores(measure, gap, &codes, &models),
+    })
 }
 
 #[cfg(test)]
@@ -221,15 +396,40 @@ mod tests {
         }
         let codes = Codes::new(&data, 18, 3).unwrap();
         let min_score = |m: &[f64]| {
-            conditional_mutual_information(m, &gap, &codes, 0, 2, NanPolicy::Propagate)
-                .unwrap()
-                .iter()
-                .map(|s| s.score)
-                .filter(|s| !s.is_nan())
-                .fold(f64::INFINITY, f64::min)
+            conditional_mutual_information(
+                m,
+                &gap,
+                &codes,
+                Convention::Genlab,
+                Replicates::Pairs,
+                0,
+                2,
+                NanPolicy::Propagate,
+            )
+            .unwrap()
+            .iter()
+            .map(|s| s.score)
+            .filter(|s| !s.is_nan())
+            .fold(f64::INFINITY, f64::min)
         };
         assert!((min_score(&gap) - 1.0).abs() < 1e-12);
         assert!(min_score(&axis0).abs() < 1e-12);
         assert!(min_score(&[5.0; 18]).abs() < 1e-12);
+        let reversed: Vec<f64> = gap.iter().map(|g| -g).collect();
+        assert!((min_score(&reversed) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pgdl_cells_and_entropy() {
+        // One cell where gap and measure agree on every ordered pair of two distinct models:
+        // self-pairs and the "not greater" pair fill (-gap, -measure), the other (+gap, +measure).
+        let (mi, h) = pgdl_cell(&[1, 0, 0, 3]);
+        let p: f64 = 0.25;
+        let expected_h = -(p * (p + 1e-12).log2() + 0.75 * (0.75f64 + 1e-12).log2());
+        assert!((h - expected_h).abs() < 1e-15);
+        let expected_mi = p * (p / (p * p)).log2() + 0.75 * (0.75 / (0.75 * 0.75f64)).log2();
+        assert!((mi - expected_mi).abs() < 1e-15);
+        // A certain outcome has a tiny negative entropy, as in the program.
+        assert!(pgdl_entropy([4.0, 0.0]) < 0.0 && pgdl_entropy([4.0, 0.0]) > -1e-11);
     }
 }

@@ -2,7 +2,33 @@
 //! "cell" along an axis (every other hyperparameter fixed).
 
 use super::NanPolicy;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, parse_option};
+
+/// How runs that share a configuration (replicates: the seeds of one configuration) enter a
+/// coefficient over the grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicates {
+    /// Count only pairs of runs whose configurations differ (a pair of seeds of one configuration
+    /// carries no information about how configurations are ordered).
+    Pairs,
+    /// Average the measure and the gap over the runs of each configuration first, then treat
+    /// each configuration as one model.
+    Average,
+}
+
+impl Replicates {
+    /// From "pairs" or "average".
+    pub fn parse(value: &str) -> Result<Self> {
+        parse_option(
+            "replicates",
+            value,
+            &[
+                ("pairs", Replicates::Pairs),
+                ("average", Replicates::Average),
+            ],
+        )
+    }
+}
 
 /// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value on
 /// axis a, encoded as a non-negative integer; equal values have equal codes).
@@ -85,6 +111,12 @@ impl<'a> Codes<'a> {
         self.group_models(models, Some(axis))
     }
 
+    /// Dense configuration ids (0..k, all axes) of `models`, and k.
+    pub fn configuration_ids(&self, models: &[usize]) -> (Vec<usize>, usize) {
+        let all: Vec<usize> = (0..self.n_axes).collect();
+        self.subset_ids(models, &all)
+    }
+
     /// Dense ids (0..k) of the tuples of codes on `axes`, one per model in `models`, and k.
     pub fn subset_ids(&self, models: &[usize], axes: &[usize]) -> (Vec<usize>, usize) {
         let mut idx: Vec<usize> = (0..models.len()).collect();
@@ -102,6 +134,51 @@ impl<'a> Codes<'a> {
     }
 }
 
+/// Per-configuration means of the measure and the gap over its runs (replicates averaged), with
+/// one row of codes per configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigurationMeans {
+    /// Mean measure of each configuration.
+    pub measure: Vec<f64>,
+    /// Mean gap of each configuration.
+    pub gap: Vec<f64>,
+    codes: Vec<i64>,
+    n_axes: usize,
+}
+
+impl ConfigurationMeans {
+    /// Averages the runs `models` of each configuration of `codes`.
+    pub fn new(measure: &[f64], gap: &[f64], codes: &Codes<'_>, models: &[usize]) -> Self {
+        let configs = codes.group_models(models, None);
+        let mean = |values: &[f64], runs: &[usize]| {
+            runs.iter().map(|&i| values[i]).sum::<f64>() / runs.len() as f64
+        };
+        ConfigurationMeans {
+            measure: configs.iter().map(|c| mean(measure, c)).collect(),
+            gap: configs.iter().map(|c| mean(gap, c)).collect(),
+            codes: configs
+                .iter()
+                .flat_map(|c| codes.row(c[0]).iter().copied())
+                .collect(),
+            n_axes: codes.n_axes(),
+        }
+    }
+
+    /// The codes of the configurations (one model each).
+    pub fn codes(&self) -> Codes<'_> {
+        Codes {
+            data: &self.codes,
+            n_models: self.measure.len(),
+            n_axes: self.n_axes,
+        }
+    }
+
+    /// Every configuration, as model indices into [`Self::measure`] and [`Self::gap`].
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.measure.len()).collect()
+    }
+}
+
 /// Indices of the models whose measure and gap are both not NaN, and whether any model was left
 /// out; an error under [`NanPolicy::Raise`] when one was.
 pub fn models_without_nan(
@@ -114,9 +191,17 @@ pub fn models_without_nan(
         .collect();
     let dropped = models.len() < measure.len();
     if dropped && policy == NanPolicy::Raise {
+        let (name, values) = match gap.iter().position(|v| v.is_nan()) {
+            Some(_) => ("gap", gap),
+            None => ("measure", measure),
+        };
+        let first = values.iter().position(|v| v.is_nan()).unwrap_or(0);
         return Err(Error::invalid(
-            "measure",
-            "measure or gap contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop those models",
+            name,
+            format!(
+                "contains NaN (first at model {first}; nan_policy=\"raise\"); use \
+                 nan_policy=\"omit\" to drop those models"
+            ),
         ));
     }
     Ok((models, dropped))

@@ -5,6 +5,7 @@
 //! Formulas: `../shared/spec/rank.md`. All functions take measures and gaps as f64 slices;
 //! hyperparameters arrive as integer codes (one column per axis), already encoded by the caller.
 
+pub mod across;
 pub mod cmi;
 pub mod counts;
 mod gram;

@@ -5,6 +5,12 @@
 //! environment's error is their weighted mean. With Hoeffding weighting a pair weighs
 //! (w - w_min)_+ with w = (1 - 2 exp(-2 n (|d g| / 2)^2))_+^2, the probability bound that the two gaps
 //! truly differ when each is estimated from n samples.
+//!
+//! An environment's effective sample size is (sum w)^2 / sum w^2; environments below `min_ess`
+//! (12 in Dziugaite et al.) are not kept: without that filter an environment made of one noisy
+//! pair of runs counts as much as one of sixteen confident pairs, and the maximum sign-error of
+//! nearly every measure is 1. Pairs of runs of one configuration never form an environment, so
+//! replicates need no special rule here: they are the pairs of runs averaged over.
 
 use rayon::prelude::*;
 
@@ -57,8 +63,20 @@ pub struct Environment {
     pub error: f64,
     /// Total weight of the pairs of runs (NaN when a run has a NaN).
     pub weight: f64,
+    /// Effective sample size (sum w)^2 / sum w^2 (0 when the total weight is 0, NaN when a run
+    /// has a NaN).
+    pub effective_sample_size: f64,
+    /// Whether the environment is kept: a positive total weight and an effective sample size of
+    /// at least `min_ess` (up to the reference code's `numpy.isclose` tolerance).
+    pub kept: bool,
     /// Number of pairs of runs.
     pub n_pairs: usize,
+}
+
+/// Whether `ess` passes `min_ess` the way the reference code decides it:
+/// `isclose(ess, min_ess) or ess > min_ess` with numpy's default tolerances.
+fn passes(ess: f64, min_ess: f64) -> bool {
+    ess > min_ess || (ess - min_ess).abs() <= 1e-8 + 1e-5 * min_ess.abs()
 }
 
 fn sign(v: f64) -> f64 {
@@ -77,9 +95,16 @@ pub fn sign_error(
     gap: &[f64],
     codes: &Codes<'_>,
     weighting: Weighting,
+    min_ess: f64,
     nan_policy: NanPolicy,
 ) -> Result<Vec<Environment>> {
     check_lengths(measure, gap, codes)?;
+    if !(min_ess >= 0.0 && min_ess.is_finite()) {
+        return Err(Error::invalid(
+            "min_ess",
+            format!("must be a finite number >= 0, got {min_ess}"),
+        ));
+    }
     if let Weighting::Hoeffding {
         n_samples,
         min_weight,
@@ -126,7 +151,7 @@ pub fn sign_error(
     Ok(envs
         .par_iter()
         .map(|&(axis, a, b)| {
-            let (mut weighted, mut total, mut n_pairs) = (0.0, 0.0, 0usize);
+            let (mut weighted, mut total, mut total_sq, mut n_pairs) = (0.0, 0.0, 0.0, 0usize);
             let mut has_nan = false;
             for &i in &configs[a] {
                 for &j in &configs[b] {
@@ -138,6 +163,7 @@ pub fn sign_error(
                     let w = weighting.weight(dg);
                     weighted += w * (1.0 - sign(dm) * sign(dg)) / 2.0;
                     total += w;
+                    total_sq += w * w;
                     n_pairs += 1;
                 }
             }
@@ -148,13 +174,21 @@ pub fn sign_error(
             } else {
                 f64::NAN
             };
-            let total = if has_nan { f64::NAN } else { total };
+            let effective_sample_size = if has_nan {
+                f64::NAN
+            } else if total > 0.0 {
+                total * total / total_sq
+            } else {
+                0.0
+            };
             Environment {
                 axis,
                 model_a: configs[a][0],
                 model_b: configs[b][0],
                 error,
-                weight: total,
+                weight: if has_nan { f64::NAN } else { total },
+                effective_sample_size,
+                kept: !has_nan && total > 0.0 && passes(effective_sample_size, min_ess),
                 n_pairs,
             }
         })
@@ -179,16 +213,39 @@ mod tests {
             }
         }
         let codes = Codes::new(&data, 8, 2).unwrap();
-        let envs =
-            sign_error(&gap, &gap, &codes, Weighting::Uniform, NanPolicy::Propagate).unwrap();
+        let envs = sign_error(
+            &gap,
+            &gap,
+            &codes,
+            Weighting::Uniform,
+            4.0,
+            NanPolicy::Propagate,
+        )
+        .unwrap();
         assert_eq!(envs.len(), 4);
         assert!(envs.iter().all(|e| e.error == 0.0 && e.n_pairs == 4));
+        // Uniform weights: the effective sample size is the number of pairs of runs.
+        assert!(
+            envs.iter()
+                .all(|e| e.effective_sample_size == 4.0 && e.kept)
+        );
+        let strict = sign_error(
+            &gap,
+            &gap,
+            &codes,
+            Weighting::Uniform,
+            12.0,
+            NanPolicy::Propagate,
+        )
+        .unwrap();
+        assert!(strict.iter().all(|e| !e.kept));
         let flipped: Vec<f64> = gap.iter().map(|g| -g).collect();
         let envs = sign_error(
             &flipped,
             &gap,
             &codes,
             Weighting::Uniform,
+            0.0,
             NanPolicy::Propagate,
         )
         .unwrap();
