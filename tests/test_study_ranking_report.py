@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
 
-from genlab import rank
+from genlab import DegenerateDataWarning, rank
 from genlab.study.config import RankingConfig
 from genlab.study.ranking import rank_measures
 from genlab.study.report import write_report
 from genlab.study.store import RunRecord
 
 
-def synthetic_records(seed: int = 0) -> list[RunRecord]:
+def synthetic_records(seed: int = 0, seeds: int = 2) -> list[RunRecord]:
     rng = np.random.default_rng(seed)
     out = []
     for k, (family, lr, s) in enumerate(
-        itertools.product(["crate", "crate-n"], [0.01, 0.001, 0.0001], [0, 1])
+        itertools.product(["crate", "crate-n"], [0.01, 0.001, 0.0001], range(seeds))
     ):
         gap = 0.3 * (family == "crate") + 10 * lr + 0.05 * rng.normal()
         train_loss = 0.01 + 0.001 * k
@@ -47,36 +49,50 @@ def synthetic_records(seed: int = 0) -> list[RunRecord]:
                 },
                 train_seconds=1.0,
                 measure_seconds=0.5,
+                n_train=800,
+                n_test=360,
             )
         )
     return out
 
 
-def test_ranking_matches_direct_calls():
+ORIENT = {"good": 1, "inverse": -1, "noise": 1}
+
+
+@pytest.mark.parametrize("replicates", ["pairs", "average"])
+@pytest.mark.parametrize("gap_kind", ["loss", "error"])
+def test_ranking_matches_direct_calls(replicates, gap_kind):
     records = synthetic_records()
-    config = RankingConfig(bootstrap=200, seed=1)
-    table = rank_measures(records, config=config, orientation={"inverse": -1})
-    used = [r for r in records if r.converged]
+    config = RankingConfig(bootstrap=200, seed=1, replicates=replicates, gap=gap_kind, min_ess=1)
+    table = rank_measures(records, config=config, orientation=ORIENT)
+    used = sorted((r for r in records if r.converged), key=lambda r: r.run_id)
     assert table.n_models == len(used) == 11
     assert table.n_excluded == 1
-    gap = np.array([r.loss_gap for r in used])
+    assert table.n_configurations == 6
+    assert (table.tau_variant, table.replicates) == ("a", replicates)
+    gap = np.array([r.loss_gap if gap_kind == "loss" else r.error_gap for r in used])
     hp = {
         "family": [str(r.hparams["family"]) for r in used],
         "lr": [str(r.hparams["lr"]) for r in used],
     }
+    hoeffding = {"weighting": "hoeffding", "n_samples": 360} if gap_kind == "error" else {}
+    assert table.sign_error_weighting == ("hoeffding (n_test = 360)" if hoeffding else "none")
     rows = {r.name: r for r in table.rows}
-    for name, sign in (("good", 1), ("inverse", -1), ("noise", 1)):
+    for name, sign in ORIENT.items():
         m = sign * np.array([r.measures[name] for r in used])
-        ref_tau = rank.kendalltau(m, gap)
-        assert rows[name].tau == pytest.approx(ref_tau.statistic, rel=1e-12)
-        assert rows[name].pvalue == pytest.approx(ref_tau.pvalue, rel=1e-12)
-        g = rank.granulated_kendall(m, gap, hp)
+        g = rank.granulated_kendall(m, gap, hp, replicates=replicates)
+        assert rows[name].tau == g.tau
         assert rows[name].psi == pytest.approx(g.psi, rel=1e-12)
         assert rows[name].axis_psi == pytest.approx(g.axis_psi, rel=1e-12)
         assert rows[name].cmi == pytest.approx(
-            rank.conditional_mutual_information(m, gap, hp).score, rel=1e-12
+            rank.conditional_mutual_information(m, gap, hp, replicates=replicates).score,
+            rel=1e-12,
         )
-        assert rows[name].sign_error_max == rank.sign_error(m, gap, hp).overall.max
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateDataWarning)
+            s = rank.sign_error(m, gap, hp, min_ess=1, **hoeffding)
+        assert rows[name].sign_error_max == pytest.approx(s.overall.max, nan_ok=True)
+        assert rows[name].sign_error_environments == s.n_kept
         lo, hi = rows[name].tau_ci
         assert lo <= rows[name].tau <= hi
     # Orientation makes "inverse" as good as the gap itself; ranked by Psi, best first.
@@ -86,30 +102,85 @@ def test_ranking_matches_direct_calls():
     assert psis == sorted(psis, reverse=True)
 
 
+def test_orientation_comes_from_the_registry():
+    # coding_rate_last is registered with orientation -1 (a lower coding rate predicts a larger
+    # gap): rank_measures applies it without being told.
+    records = [
+        dataclasses.replace(
+            r, measures={"coding_rate_last": -r.measures["good"], "params": r.measures["noise"]}
+        )
+        for r in synthetic_records()
+    ]
+    table = rank_measures(records, config=RankingConfig(bootstrap=0))
+    rows = {r.name: r for r in table.rows}
+    assert rows["coding_rate_last"].orientation == -1
+    assert rows["coding_rate_last"].psi > 0.5
+    assert rows["params"].orientation == 1
+    overridden = rank_measures(
+        records, config=RankingConfig(bootstrap=0), orientation={"coding_rate_last": 1}
+    )
+    assert overridden.rows[-1].name == "coding_rate_last"
+
+
+def test_unknown_measure_needs_an_orientation():
+    records = synthetic_records()
+    with pytest.raises(ValueError, match=r"orientation: no orientation for measure.*'good'"):
+        rank_measures(records, config=RankingConfig(bootstrap=0))
+    with pytest.raises(ValueError, match=r"orientation: expected \+1 or -1"):
+        rank_measures(records, config=RankingConfig(bootstrap=0), orientation={**ORIENT, "good": 2})
+
+
+def test_ranking_stability_splits_the_seeds():
+    records = synthetic_records(seeds=4)
+    table = rank_measures(records, config=RankingConfig(bootstrap=0), orientation=ORIENT)
+    s = table.stability
+    assert s is not None
+    assert s.seeds == ((0, 1), (2, 3))
+    for name, sign in ORIENT.items():
+        for half, part in zip(s.psi[name], s.seeds, strict=True):
+            used = [r for r in records if r.converged and r.seed in part]
+            m = sign * np.array([r.measures[name] for r in used])
+            hp = {a: [str(r.hparams[a]) for r in used] for a in ("family", "lr")}
+            assert half == rank.granulated_kendall(m, [r.loss_gap for r in used], hp).psi
+    a = [s.psi[n][0] for n in ORIENT]
+    b = [s.psi[n][1] for n in ORIENT]
+    assert s.tau == rank.kendalltau(a, b).statistic
+    assert s.n_measures == 3
+    one_seed = [r for r in records if r.seed == 0]
+    assert (
+        rank_measures(one_seed, config=RankingConfig(bootstrap=0), orientation=ORIENT).stability
+        is None
+    )
+
+
 def test_ranking_does_not_depend_on_record_order():
     records = synthetic_records()
-    config = RankingConfig(bootstrap=100, seed=3)
-    a = rank_measures(records, config=config)
-    b = rank_measures(records[::-1], config=config)
+    config = RankingConfig(bootstrap=100, seed=3, min_ess=1)  # no NaN: NaN != NaN
+    a = rank_measures(records, config=config, orientation=ORIENT)
+    b = rank_measures(records[::-1], config=config, orientation=ORIENT)
     assert a == b
 
 
 def test_ranking_options():
     records = synthetic_records()
     all_models = rank_measures(
-        records, config=RankingConfig(bootstrap=0), exclude_nonconverged=False
+        records, config=RankingConfig(bootstrap=0), orientation=ORIENT, exclude_nonconverged=False
     )
     assert all_models.n_models == 12
     assert all(math.isnan(r.tau_ci[0]) for r in all_models.rows)
-    error = rank_measures(records, config=RankingConfig(bootstrap=0, gap="error"))
+    error = rank_measures(
+        records, config=RankingConfig(bootstrap=0, gap="error"), orientation=ORIENT
+    )
     assert error.gap == "error"
+    tau_b = rank_measures(records, config=RankingConfig(bootstrap=0, tau="b"), orientation=ORIENT)
+    assert tau_b.tau_variant == "b"
     with pytest.raises(ValueError, match="at least 2 finished models"):
-        rank_measures(records[:1], config=RankingConfig())
+        rank_measures(records[:1], config=RankingConfig(), orientation=ORIENT)
 
 
 def test_report_files(tmp_path):
     records = synthetic_records()
-    table = rank_measures(records, config=RankingConfig(bootstrap=50))
+    table = rank_measures(records, config=RankingConfig(bootstrap=50), orientation=ORIENT)
     meta = {
         "config_name": "toy",
         "config_toml": "[study]\nseeds = [0, 1]\n",
@@ -129,6 +200,7 @@ def test_report_files(tmp_path):
     assert "srr_through_depth" not in html  # embedded, not linked
     for name in (
         "psi_ranking.png",
+        "stability.png",
         "coverage.png",
         "srr_through_depth.png",
         "ranking.csv",
@@ -137,6 +209,31 @@ def test_report_files(tmp_path):
         assert (tmp_path / "report" / name).stat().st_size > 0
     assert any(p.name.startswith("scatter_") for p in (tmp_path / "report").iterdir())
     md = (tmp_path / "report" / "ranking.md").read_text()
-    assert md.splitlines()[0].startswith("| measure | orientation | psi | tau")
+    header = next(line for line in md.splitlines() if line.startswith("|"))
+    assert header.startswith("| measure | orientation | psi | tau_a | tau_a_ci_low")
+    assert "cmi_orientation_free" in header
+    assert "Ranking stability: Kendall tau-b" in md
     csv_lines = (tmp_path / "report" / "ranking.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + len(table.rows)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('tau = "c"', r'cfg.toml:4: \[ranking\] tau: expected "a" or "b", got \'c\''),
+        ('replicates = "mean"', r"\[ranking\] replicates: expected \"pairs\" or \"average\""),
+        ('cmi = "jiang"', r"\[ranking\] cmi: expected \"genlab\" or \"pgdl\""),
+        ("min_ess = -1", r"cfg.toml:4: \[ranking\] min_ess: expected a finite number >= 0"),
+        ('gap = "accuracy"', r"\[ranking\] gap: expected \"loss\" or \"error\""),
+    ],
+)
+def test_ranking_config_values_are_checked(line, expected):
+    from genlab.study.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(f"[study]\nseeds = [0]\n[ranking]\n{line}\n", path="cfg.toml")
+    good = parse_config(
+        '[study]\nseeds = [0]\n[ranking]\ntau = "b"\nreplicates = "average"\ncmi = "pgdl"\n'
+        "min_ess = 4\n"
+    )
+    assert good.ranking == RankingConfig(tau="b", replicates="average", cmi="pgdl", min_ess=4.0)

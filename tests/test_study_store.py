@@ -124,3 +124,32 @@ def test_kill_minus_nine_loses_at_most_the_model_in_progress(tmp_path):
     for i in range(n + 5):
         store.add(record(i))
     assert len(store.records()) == n + 5
+
+
+def test_store_written_before_the_set_sizes_were_recorded(tmp_path):
+    # A store from before the n_train / n_test columns: it reads (sizes unknown), and binding it
+    # again adds the columns without touching a row.
+    directory = tmp_path / "old"
+    directory.mkdir()
+    with sqlite3.connect(directory / Store.FILENAME) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE runs (
+                run_id TEXT PRIMARY KEY, seed INTEGER NOT NULL, hparams TEXT NOT NULL,
+                converged INTEGER NOT NULL, train_loss REAL, test_loss REAL, train_acc REAL,
+                test_acc REAL, measures TEXT NOT NULL, srr_profile TEXT, history TEXT,
+                device TEXT, train_seconds REAL, measure_seconds REAL, finished_at REAL NOT NULL
+            );
+            INSERT INTO runs VALUES ('old1', 0, '{"lr": 0.1}', 1, 0.1, 0.4, 1.0, 0.9,
+                '{"a": 1.0}', NULL, NULL, 'cpu', 1.0, 0.5, 1.0);
+            """
+        )
+    store = Store(directory)
+    (old,) = store.records()
+    assert (old.run_id, old.n_train, old.n_test) == ("old1", None, None)
+    store.open_for(make_config())
+    store.add(record(1, n_train=400, n_test=360))
+    rows = {r.run_id: r for r in store.records()}
+    assert rows["old1"] == old
+    assert (rows["run1"].n_train, rows["run1"].n_test) == (400, 360)

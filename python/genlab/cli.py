@@ -81,12 +81,10 @@ def _demo(args: argparse.Namespace) -> int:
 # --- genlab study ------------------------------------------------------------------------------
 
 
-def _orientation() -> tuple[dict[str, int], dict[str, str]]:
+def _measure_notes() -> dict[str, str]:
     from genlab.torch.measures import MEASURES
 
-    signs = {name: int(m.orientation) for name, m in MEASURES.items()}
-    notes = {name: m.description for name, m in MEASURES.items()}
-    return signs, notes
+    return {name: m.description for name, m in MEASURES.items()}
 
 
 def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None) -> Any:
@@ -105,14 +103,12 @@ def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None)
     if gap is not None:
         ranking = dataclasses.replace(ranking, gap=gap)
     records = store.records()
-    signs, notes = _orientation()
     table = rank_measures(
         records,
         config=ranking,
-        orientation=signs,
         exclude_nonconverged=False if include_nonconverged else None,
     )
-    return store, meta, config, records, table, notes
+    return store, meta, config, records, table, _measure_notes()
 
 
 def _study_run(args: argparse.Namespace) -> int:
@@ -142,19 +138,17 @@ def _study_run(args: argparse.Namespace) -> int:
 
 
 def _study_rank(args: argparse.Namespace) -> int:
+    from genlab.study.report import ranking_markdown
+
     _, _, _, _, table, _ = _study_table(
         args.dir, include_nonconverged=args.include_nonconverged, gap=args.gap
     )
-    print(
-        f"{table.n_models} models ranked against the {table.gap} gap "
-        f"({table.n_excluded} excluded: not converged)\n"
-    )
-    print(table.markdown())
+    print(ranking_markdown(table))
     return 0
 
 
 def _study_report(args: argparse.Namespace, directory: str | None = None) -> int:
-    from genlab.study.report import write_report
+    from genlab.study.report import ranking_markdown, write_report
 
     directory = directory or args.dir
     include = getattr(args, "include_nonconverged", False)
@@ -169,7 +163,7 @@ def _study_report(args: argparse.Namespace, directory: str | None = None) -> int
         grid=config.grid,
         orientation_notes=notes,
     )
-    print(table.markdown())
+    print(ranking_markdown(table))
     print(f"Report: {path.resolve()}")
     return 0
 

@@ -12,7 +12,9 @@ A config has these tables (all optional except where noted)::
     [measures]  names (list, or "all"), srr (bool: store per-layer SRR curves of CRATE models),
                 and the fields of genlab.torch.measures.MeasureSettings (draws, search_depth,
                 flatness_samples, srr_samples, srr_eps, ...)
-    [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), bootstrap (int), top (int)
+    [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), tau ("a" | "b"),
+                replicates ("pairs" | "average"), cmi ("genlab" | "pgdl"), min_ess (number),
+                bootstrap (int), top (int), seed (int)
 
 Errors name the table, the key and the line: ``config.toml:12: [grid] lr: the axis is empty``.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -75,9 +78,20 @@ _MEASURES_KEYS: dict[str, tuple[type, ...]] = {
 _RANKING_KEYS: dict[str, tuple[type, ...]] = {
     "exclude_nonconverged": (bool,),
     "gap": (str,),
+    "tau": (str,),
+    "replicates": (str,),
+    "cmi": (str,),
+    "min_ess": (float, int),
     "bootstrap": (int,),
     "top": (int,),
     "seed": (int,),
+}
+# The accepted values of the ranking's string options.
+_RANKING_CHOICES: dict[str, tuple[str, ...]] = {
+    "gap": ("loss", "error"),
+    "tau": ("a", "b"),
+    "replicates": ("pairs", "average"),
+    "cmi": ("genlab", "pgdl"),
 }
 _TABLES = ("study", "data", "model", "train", "grid", "measures", "ranking")
 
@@ -97,10 +111,36 @@ class MeasuresConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RankingConfig:
-    """How measures are ranked against the generalization gap."""
+    """How measures are ranked against the generalization gap.
+
+    Attributes
+    ----------
+    exclude_nonconverged : bool
+        Leave out runs that did not reach the training cross-entropy target.
+    gap : {"loss", "error"}
+        Test minus train cross-entropy, or test minus train 0-1 error.
+    tau : {"a", "b"}
+        The tau variant of the whole table (overall tau and psi); tau-a is Jiang et al.'s.
+    replicates : {"pairs", "average"}
+        Seeds of one configuration: never paired with each other, or averaged first.
+    cmi : {"genlab", "pgdl"}
+        The conditional-MI rule (:func:`genlab.rank.conditional_mutual_information`).
+    min_ess : float
+        Smallest effective sample size of a sign-error environment (12, Dziugaite et al.'s).
+    bootstrap : int
+        Resamples of configurations for the interval of tau (0: none).
+    top : int
+        Measures with scatter plots in the report.
+    seed : int
+        Seed of the bootstrap.
+    """
 
     exclude_nonconverged: bool = True
-    gap: str = "loss"  # "loss": test - train cross-entropy; "error": test - train 0-1 error
+    gap: str = "loss"
+    tau: str = "a"
+    replicates: str = "pairs"
+    cmi: str = "genlab"
+    min_ess: float = 12.0
     bootstrap: int = 1000
     top: int = 4
     seed: int = 0
@@ -379,12 +419,15 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
     )
 
     ranking_raw = _check_table(raw.get("ranking", {}), _RANKING_KEYS, "ranking", lines)
-    if ranking_raw.get("gap", "loss") not in ("loss", "error"):
-        raise _fail(
-            lines, "ranking", "gap", f'expected "loss" or "error", got {ranking_raw["gap"]!r}'
-        )
+    for key, choices in _RANKING_CHOICES.items():
+        if key in ranking_raw and ranking_raw[key] not in choices:
+            accepted = " or ".join(f'"{c}"' for c in choices)
+            raise _fail(lines, "ranking", key, f"expected {accepted}, got {ranking_raw[key]!r}")
     if ranking_raw.get("bootstrap", 1000) < 0:
         raise _fail(lines, "ranking", "bootstrap", "expected a non-negative number of resamples")
+    min_ess = ranking_raw.get("min_ess", 12.0)
+    if not (min_ess >= 0 and math.isfinite(min_ess)):
+        raise _fail(lines, "ranking", "min_ess", f"expected a finite number >= 0, got {min_ess!r}")
     ranking = RankingConfig(**ranking_raw)
 
     return StudyConfig(

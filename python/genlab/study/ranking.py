@@ -1,9 +1,19 @@
-"""Rank every stored measure against the generalization gap with genlab.rank.
+"""Rank every stored measure against the generalization gap with :mod:`genlab.rank`.
 
-For each measure: overall Kendall tau with its p-value and a bootstrap confidence interval over
-models, psi per hyperparameter axis and Psi (granulated Kendall, tau-a), the conditional-MI score
-and the robust sign-error summary. Measures are oriented so that larger means "predicts a larger
-gap" (their registry orientation); the table states each orientation.
+For each measure: tau over all runs with a 95% bootstrap interval, psi per hyperparameter axis
+and Psi (granulated Kendall), the conditional-MI score and the robust sign-error summary; for the
+table, the stability of the ranking across two halves of the seeds. One tau variant for the whole
+table (tau-a by default, Jiang et al.'s), named in the column headers.
+
+How seeds enter (``RankingConfig.replicates``): with "pairs" (the default) a pair of runs of one
+configuration never counts, in tau, psi and CMI alike; with "average" each configuration's runs
+are averaged first. The bootstrap resamples configurations (with all their runs), not runs, so
+that replicates stay together. The sign-error is Dziugaite et al.'s: environments below an
+effective sample size of ``min_ess`` are dropped, and with the 0-1 error gap each pair of runs is
+weighted by Hoeffding's bound for the test-set size the runs record. The formulas and their
+references: ``docs/formulas/ranking.md``.
+
+Measures are oriented so that larger means "predicts a larger gap" before anything is computed.
 """
 
 from __future__ import annotations
@@ -14,23 +24,28 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from genlab import rank
 from genlab.errors import DegenerateDataWarning
 from genlab.study.config import RankingConfig
 from genlab.study.store import RunRecord
 
-__all__ = ["MeasureRanking", "RankingTable", "rank_measures"]
+__all__ = ["MeasureRanking", "RankingStability", "RankingTable", "rank_measures"]
 
 
 @dataclasses.dataclass(frozen=True)
 class MeasureRanking:
-    """How well one measure predicts the gap."""
+    """How well one measure predicts the gap.
+
+    ``tau`` and the ``psi`` values use the table's tau variant (``RankingTable.tau_variant``);
+    ``cmi`` cannot see orientation; the sign-error summarizes the ``sign_error_environments``
+    environments that were kept.
+    """
 
     name: str
     orientation: int
     tau: float
-    pvalue: float
     tau_ci: tuple[float, float]
     axis_psi: Mapping[str, float]
     psi: float
@@ -38,56 +53,41 @@ class MeasureRanking:
     sign_error_mean: float
     sign_error_p90: float
     sign_error_max: float
+    sign_error_environments: int
     n_models: int
 
 
 @dataclasses.dataclass(frozen=True)
+class RankingStability:
+    """The ranking on two halves of the seeds, and how much the two agree.
+
+    ``tau`` is Kendall's tau-b between the two halves' Psi over the measures defined on both: near
+    1, the table's order is not an accident of the seeds; near 0, it is noise.
+    """
+
+    seeds: tuple[tuple[int, ...], tuple[int, ...]]
+    psi: Mapping[str, tuple[float, float]]
+    tau: float
+    n_measures: int
+
+
+@dataclasses.dataclass(frozen=True)
 class RankingTable:
-    """Measures ranked by Psi (best first), with what they were ranked on."""
+    """Measures ranked by Psi (best first), with what they were ranked on and how."""
 
     rows: tuple[MeasureRanking, ...]
     gap: str
     axes: tuple[str, ...]
     n_models: int
     n_excluded: int
-
-    def as_records(self) -> list[dict[str, object]]:
-        """Flat rows (for CSV and markdown)."""
-        out = []
-        for r in self.rows:
-            row: dict[str, object] = {
-                "measure": r.name,
-                "orientation": "+" if r.orientation > 0 else "-",
-                "psi": r.psi,
-                "tau": r.tau,
-                "tau_ci_low": r.tau_ci[0],
-                "tau_ci_high": r.tau_ci[1],
-                "tau_pvalue": r.pvalue,
-            }
-            row.update({f"psi[{a}]": r.axis_psi.get(a, math.nan) for a in self.axes})
-            row.update(
-                {
-                    "cmi": r.cmi,
-                    "sign_error_mean": r.sign_error_mean,
-                    "sign_error_p90": r.sign_error_p90,
-                    "sign_error_max": r.sign_error_max,
-                    "n_models": r.n_models,
-                }
-            )
-            out.append(row)
-        return out
-
-    def markdown(self, *, digits: int = 3) -> str:
-        """The table as GitHub markdown."""
-        records = self.as_records()
-        if not records:
-            return "(no measures)\n"
-        keys = list(records[0])
-        lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        for rec in records:
-            cells = [f"{v:.{digits}g}" if isinstance(v, float) else str(v) for v in rec.values()]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+    n_configurations: int
+    tau_variant: str
+    replicates: str
+    cmi_convention: str
+    sign_error_weighting: str
+    min_ess: float
+    bootstrap: int
+    stability: RankingStability | None
 
 
 def gap_of(record: RunRecord, gap: str) -> float:
@@ -95,22 +95,133 @@ def gap_of(record: RunRecord, gap: str) -> float:
     return record.loss_gap if gap == "loss" else record.error_gap
 
 
-def _bootstrap_ci(
-    X: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator
-) -> np.ndarray:
-    """2.5% and 97.5% percentiles of tau-b over models resampled with replacement, per column."""
-    if resamples == 0 or len(y) < 3:
-        return np.full((X.shape[1], 2), math.nan)
-    taus = np.empty((resamples, X.shape[1]))
+def _registry_orientation() -> dict[str, int]:
+    from genlab.torch.measures import MEASURES
+
+    return {name: int(info.orientation) for name, info in MEASURES.items()}
+
+
+def _orientations(names: Sequence[str], orientation: Mapping[str, int] | None) -> dict[str, int]:
+    """Each measure's sign: the caller's mapping first, then the measure registry."""
+    signs = _registry_orientation()
+    signs.update(orientation or {})
+    unknown = [n for n in names if n not in signs]
+    if unknown:
+        raise ValueError(
+            f"orientation: no orientation for measure(s) {', '.join(map(repr, unknown))}: they "
+            "are not in genlab.torch.measures.MEASURES; pass orientation={name: +1 or -1} "
+            "(+1: larger predicts a larger gap)"
+        )
+    bad = {n: signs[n] for n in names if signs[n] not in (1, -1)}
+    if bad:
+        raise ValueError(f"orientation: expected +1 or -1 per measure, got {bad}")
+    return {n: signs[n] for n in names}
+
+
+def _configuration_ids(hparams: Mapping[str, NDArray[np.str_]], n: int) -> NDArray[np.int64]:
+    if not hparams:
+        return np.zeros(n, dtype=np.int64)
+    keys = np.array(["\x1f".join(row) for row in zip(*hparams.values(), strict=True)])
+    _, ids = np.unique(keys, return_inverse=True)
+    return ids.astype(np.int64)
+
+
+def _configuration_means(
+    X: NDArray[np.float64], gap: NDArray[np.float64], config: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-configuration means of every column (NaN runs left out) and of the gap."""
+    k = int(config.max()) + 1
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateDataWarning)
-        for b in range(resamples):
-            idx = rng.integers(0, len(y), len(y))
-            taus[b] = rank.kendalltau_many(X[idx], y[idx], nan_policy="omit").statistic
+        warnings.simplefilter("ignore", RuntimeWarning)  # a configuration with only NaN
+        means = np.array([np.nanmean(X[config == c], axis=0) for c in range(k)])
+    gaps = np.array([gap[config == c].mean() for c in range(k)])
+    return means.reshape(k, X.shape[1]), gaps
+
+
+def _bootstrap_ci(
+    X: NDArray[np.float64],
+    gap: NDArray[np.float64],
+    config: NDArray[np.int64],
+    *,
+    resamples: int,
+    variant: str,
+    rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    """2.5% and 97.5% percentiles of tau per column over configurations resampled with
+    replacement. Runs keep their configuration as group, so two drawn copies of one
+    configuration never pair with each other either (they would add tied pairs)."""
+    k = int(config.max()) + 1 if len(config) else 0
+    if resamples == 0 or k < 3:
+        return np.full((X.shape[1], 2), math.nan)
+    members = [np.flatnonzero(config == c) for c in range(k)]
+    taus = np.empty((resamples, X.shape[1]))
+    for b in range(resamples):
+        rows = np.concatenate([members[c] for c in rng.integers(0, k, k)])
+        taus[b] = rank.kendalltau_across_groups(X[rows], gap[rows], config[rows], variant=variant)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        bounds: np.ndarray = np.nanpercentile(taus, [2.5, 97.5], axis=0).T
+        bounds: NDArray[np.float64] = np.nanpercentile(taus, [2.5, 97.5], axis=0).T
     return bounds
+
+
+def _test_size(records: Sequence[RunRecord]) -> int | None:
+    """The test-set size behind the error gaps (the smallest, if runs differ: conservative)."""
+    sizes = [r.n_test for r in records if r.n_test]
+    return min(sizes) if len(sizes) == len(records) and sizes else None
+
+
+def _psi_only(
+    X: NDArray[np.float64],
+    gap: NDArray[np.float64],
+    hparams: Mapping[str, NDArray[np.str_]],
+    config: RankingConfig,
+) -> NDArray[np.float64]:
+    psis = np.full(X.shape[1], math.nan)
+    if len(set(_configuration_ids(hparams, len(gap)).tolist())) < 2:
+        return psis
+    for j in range(X.shape[1]):
+        psis[j] = rank.granulated_kendall(
+            X[:, j],
+            gap,
+            hparams,
+            variant=config.tau,
+            replicates=config.replicates,
+            nan_policy="omit",
+        ).psi
+    return psis
+
+
+def _stability(
+    X: NDArray[np.float64],
+    gap: NDArray[np.float64],
+    hparams: Mapping[str, NDArray[np.str_]],
+    seeds: NDArray[np.int64],
+    names: Sequence[str],
+    config: RankingConfig,
+) -> RankingStability | None:
+    """Psi on the first and the second half of the seeds (sorted), and their agreement."""
+    distinct = sorted(set(seeds.tolist()))
+    if len(distinct) < 2:
+        return None
+    half = len(distinct) // 2
+    split = (tuple(distinct[:half]), tuple(distinct[half:]))
+    per_half = []
+    for part in split:
+        rows = np.isin(seeds, part)
+        per_half.append(
+            _psi_only(X[rows], gap[rows], {a: v[rows] for a, v in hparams.items()}, config)
+        )
+    a, b = per_half
+    both = ~(np.isnan(a) | np.isnan(b))
+    tau = math.nan
+    if both.sum() >= 2:
+        tau = rank.kendalltau(a[both], b[both]).statistic
+    return RankingStability(
+        seeds=split,
+        psi={n: (float(a[j]), float(b[j])) for j, n in enumerate(names)},
+        tau=float(tau),
+        n_measures=int(both.sum()),
+    )
 
 
 def rank_measures(
@@ -127,17 +238,19 @@ def rank_measures(
     records : sequence of RunRecord
         Finished runs (``Store.records()``).
     config : RankingConfig
-        Gap definition, bootstrap size, seed.
+        Gap definition, tau variant, replicate rule, CMI convention, ``min_ess``, bootstrap size,
+        seed.
     orientation : mapping of str to int, optional
-        +1 if a larger value of the measure should predict a larger gap, -1 if smaller; measures
-        not listed count as +1.
+        +1 if a larger value of the measure should predict a larger gap, -1 if smaller. Measures
+        not listed take their orientation from ``genlab.torch.measures.MEASURES``; a measure in
+        neither is an error (a wrong sign would silently reverse its ranking).
     exclude_nonconverged : bool, optional
         Overrides ``config.exclude_nonconverged``.
 
     Raises
     ------
     ValueError
-        When fewer than two models remain to rank.
+        Fewer than two models to rank, or a measure without an orientation.
     """
     exclude = config.exclude_nonconverged if exclude_nonconverged is None else exclude_nonconverged
     # A fixed order (not completion order, which varies with parallel jobs) keeps the bootstrap
@@ -146,37 +259,72 @@ def rank_measures(
     if len(used) < 2:
         hint = " (most did not converge: try --include-nonconverged)" if exclude and records else ""
         raise ValueError(f"need at least 2 finished models to rank, have {len(used)}{hint}")
-    orientation = orientation or {}
     names = sorted({name for r in used for name in r.measures})
+    signs = _orientations(names, orientation)
     axes = tuple(sorted({a for r in used for a in r.hparams}))
     gap = np.array([gap_of(r, config.gap) for r in used])
     hparams = {a: np.array([str(r.hparams.get(a)) for r in used]) for a in axes}
-    X = (
-        np.column_stack(
-            [[orientation.get(n, 1) * r.measures.get(n, math.nan) for r in used] for n in names]
-        )
-        if names
-        else np.empty((len(used), 0))
+    config_ids = _configuration_ids(hparams, len(used))
+    n_configurations = len(set(config_ids.tolist()))
+    X = np.array(
+        [[signs[n] * r.measures.get(n, math.nan) for n in names] for r in used], dtype=float
+    ).reshape(len(used), len(names))
+    n_test = _test_size(used)
+    hoeffding = config.gap == "error" and n_test is not None
+    weighting = f"hoeffding (n_test = {n_test})" if hoeffding else "none"
+    if config.replicates == "average":
+        # The statistic is tau over configuration means: resample those.
+        Xb, gb = _configuration_means(X, gap, config_ids)
+        cb = np.arange(len(gb))
+    else:
+        Xb, gb, cb = X, gap, config_ids
+    ci = _bootstrap_ci(
+        Xb,
+        gb,
+        cb,
+        resamples=config.bootstrap,
+        variant=config.tau,
+        rng=np.random.default_rng(config.seed),
     )
-    rng = np.random.default_rng(config.seed)
-    ci = _bootstrap_ci(X, gap, config.bootstrap, rng)
+    grid_defined = n_configurations >= 2 and bool(axes)
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        overall = rank.kendalltau_many(X, gap, nan_policy="omit") if names else None
         for j, name in enumerate(names):
             m = X[:, j]
             g_res = c_res = s_res = None
-            if hparams:
-                g_res = rank.granulated_kendall(m, gap, hparams, nan_policy="omit")
-                c_res = rank.conditional_mutual_information(m, gap, hparams, nan_policy="omit")
-                s_res = rank.sign_error(m, gap, hparams, nan_policy="omit")
+            if grid_defined:
+                g_res = rank.granulated_kendall(
+                    m,
+                    gap,
+                    hparams,
+                    variant=config.tau,
+                    replicates=config.replicates,
+                    nan_policy="omit",
+                )
+                if len(axes) >= 2 or config.cmi == "genlab":
+                    c_res = rank.conditional_mutual_information(
+                        m,
+                        gap,
+                        hparams,
+                        convention=config.cmi,
+                        replicates=None if config.cmi == "pgdl" else config.replicates,
+                        nan_policy="omit",
+                    )
+                s_res = rank.sign_error(
+                    m,
+                    gap,
+                    hparams,
+                    weighting="hoeffding" if hoeffding else "none",
+                    n_samples=n_test if hoeffding else None,
+                    min_ess=config.min_ess,
+                    nan_policy="omit",
+                )
             rows.append(
                 MeasureRanking(
                     name=name,
-                    orientation=orientation.get(name, 1),
-                    tau=float(overall.statistic[j]) if overall is not None else math.nan,
-                    pvalue=float(overall.pvalue[j]) if overall is not None else math.nan,
+                    orientation=signs[name],
+                    tau=g_res.tau if g_res else math.nan,
                     tau_ci=(float(ci[j, 0]), float(ci[j, 1])),
                     axis_psi=dict(g_res.axis_psi) if g_res else {},
                     psi=g_res.psi if g_res else math.nan,
@@ -184,9 +332,12 @@ def rank_measures(
                     sign_error_mean=s_res.overall.mean if s_res else math.nan,
                     sign_error_p90=s_res.overall.p90 if s_res else math.nan,
                     sign_error_max=s_res.overall.max if s_res else math.nan,
+                    sign_error_environments=s_res.n_kept if s_res else 0,
                     n_models=int(np.count_nonzero(~np.isnan(m))),
                 )
             )
+        seeds = np.array([r.seed for r in used])
+        stability = _stability(X, gap, hparams, seeds, names, config) if grid_defined else None
     rows.sort(key=lambda r: (-(r.psi if not math.isnan(r.psi) else -math.inf), r.name))
     return RankingTable(
         rows=tuple(rows),
@@ -194,4 +345,12 @@ def rank_measures(
         axes=axes,
         n_models=len(used),
         n_excluded=len(records) - len(used),
+        n_configurations=n_configurations,
+        tau_variant=config.tau,
+        replicates=config.replicates,
+        cmi_convention=config.cmi,
+        sign_error_weighting=weighting,
+        min_ess=config.min_ess,
+        bootstrap=config.bootstrap,
+        stability=stability,
     )

@@ -1,5 +1,12 @@
 """The study report: ``report.html`` (self-contained, plots embedded), the plots as PNG, and the
-ranking table as CSV and markdown, all in ``DIR/report/``."""
+ranking table as CSV and markdown, all in ``DIR/report/``.
+
+Formatting of the ranking lives here (:func:`table_records`, :func:`ranking_markdown`); the
+statistics live in :mod:`genlab.study.ranking`. ``ranking.md`` and ``ranking.csv`` hold no date or
+path, so the same store always gives the same bytes (the published tables are checked that way).
+Figures are drawn with matplotlib's object API on their own canvas: writing a report never
+changes the caller's pyplot backend or state.
+"""
 
 from __future__ import annotations
 
@@ -20,45 +27,156 @@ import numpy as np
 from genlab.study.ranking import RankingTable, gap_of
 from genlab.study.store import RunRecord
 
-__all__ = ["write_report"]
+__all__ = ["ranking_markdown", "table_records", "write_report"]
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(width: float, height: float) -> Any:
+    """A figure on its own Agg canvas (pyplot's global state is never touched)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _save(fig: Any, path: Path) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
     data = buf.getvalue()
     path.write_bytes(data)
     return data
 
 
+def _tau_name(table: RankingTable) -> str:
+    return f"tau_{table.tau_variant}"
+
+
+def table_records(table: RankingTable) -> list[dict[str, object]]:
+    """The ranking as flat rows (for CSV and markdown); column names state the tau variant."""
+    tau = _tau_name(table)
+    out = []
+    for r in table.rows:
+        row: dict[str, object] = {
+            "measure": r.name,
+            "orientation": "+" if r.orientation > 0 else "-",
+            "psi": r.psi,
+            tau: r.tau,
+            f"{tau}_ci_low": r.tau_ci[0],
+            f"{tau}_ci_high": r.tau_ci[1],
+        }
+        row.update({f"psi[{a}]": r.axis_psi.get(a, math.nan) for a in table.axes})
+        row.update(
+            {
+                "cmi_orientation_free": r.cmi,
+                "sign_error_mean": r.sign_error_mean,
+                "sign_error_p90": r.sign_error_p90,
+                "sign_error_max": r.sign_error_max,
+                "sign_error_envs": r.sign_error_environments,
+                "n_models": r.n_models,
+            }
+        )
+        out.append(row)
+    return out
+
+
+def _format(value: object, digits: int) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def table_summary(table: RankingTable) -> str:
+    """What the table was computed on and how, in a few sentences (no date or path)."""
+    tau = f"tau-{table.tau_variant}"
+    replicates = (
+        "pairs of runs of the same configuration never count"
+        if table.replicates == "pairs"
+        else "each configuration's runs are averaged first"
+    )
+    lines = [
+        f"{table.n_models} models ({table.n_configurations} configurations) ranked against the "
+        f"{table.gap} gap; {table.n_excluded} excluded (did not reach the training "
+        "cross-entropy target).",
+        f"Every tau is {tau} (overall and inside psi's cells); {replicates}; the 95% interval "
+        f"of tau resamples configurations ({table.bootstrap} bootstrap draws, seeded).",
+        f"cmi_orientation_free: the conditional-MI score ({table.cmi_convention} rule); it "
+        "cannot see orientation, a backwards measure scores as high as a perfect one.",
+        f"sign_error: Dziugaite et al.'s, over environments with an effective sample size >= "
+        f"{table.min_ess:g}; weighting {table.sign_error_weighting}; sign_error_envs = "
+        "environments kept.",
+    ]
+    s = table.stability
+    if s is None:
+        lines.append("Ranking stability: not available (it needs at least two seeds).")
+    else:
+        lines.append(
+            f"Ranking stability: Kendall tau-b {s.tau:.3g} between the Psi of the {s.n_measures} "
+            f"measures on seeds {list(s.seeds[0])} and on seeds {list(s.seeds[1])} (1: the same "
+            "order, 0: unrelated)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def ranking_markdown(table: RankingTable, *, digits: int = 3) -> str:
+    """The table as GitHub markdown, after :func:`table_summary`."""
+    records = table_records(table)
+    if not records:
+        return table_summary(table) + "\n(no measures)\n"
+    keys = list(records[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for rec in records:
+        lines.append("| " + " | ".join(_format(v, digits) for v in rec.values()) + " |")
+    return table_summary(table) + "\n" + "\n".join(lines) + "\n"
+
+
 def _psi_bars(table: RankingTable, path: Path) -> bytes:
-    plt = _pyplot()
     rows = [r for r in table.rows if not math.isnan(r.psi)][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.28 * max(len(rows), 4) + 1))
+    fig = _figure(7, 0.28 * max(len(rows), 4) + 1)
+    ax = fig.subplots()
     ax.barh([r.name for r in rows], [r.psi for r in rows], color="#4c72b0", label="Psi")
-    ax.scatter([r.tau for r in rows], range(len(rows)), color="#dd8452", zorder=3, label="tau")
+    ax.scatter(
+        [r.tau for r in rows],
+        range(len(rows)),
+        color="#dd8452",
+        zorder=3,
+        label=f"tau-{table.tau_variant}",
+    )
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"granulated Kendall Psi and overall tau vs the {table.gap} gap")
+    ax.set_xlabel(
+        f"granulated Kendall Psi and overall tau-{table.tau_variant} vs the {table.gap} gap"
+    )
     ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def _stability_plot(table: RankingTable, path: Path) -> bytes | None:
+    s = table.stability
+    if s is None:
+        return None
+    names = [n for n, (a, b) in s.psi.items() if not (math.isnan(a) or math.isnan(b))]
+    a = np.array([s.psi[n][0] for n in names])
+    b = np.array([s.psi[n][1] for n in names])
+    fig = _figure(5.5, 5.2)
+    ax = fig.subplots()
+    ax.scatter(a, b, s=18, color="#4c72b0")
+    top = set(sorted(names, key=lambda n: -(s.psi[n][0] + s.psi[n][1]))[:6])
+    for n, x, y in zip(names, a, b, strict=True):
+        if n in top:
+            ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    lo = float(min(a.min(), b.min(), 0.0)) if names else -1.0
+    hi = float(max(a.max(), b.max(), 0.0)) if names else 1.0
+    ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel(f"Psi on seeds {list(s.seeds[0])}")
+    ax.set_ylabel(f"Psi on seeds {list(s.seeds[1])}")
+    ax.set_title(f"Ranking stability: Kendall tau {s.tau:.2f} over {s.n_measures} measures")
     return _save(fig, path)
 
 
 def _scatter(
     records: Sequence[RunRecord], table: RankingTable, measure: str, orientation: int, path: Path
 ) -> bytes:
-    plt = _pyplot()
     axes = list(table.axes) or ["(none)"]
-    fig, subplots = plt.subplots(1, len(axes), figsize=(4.2 * len(axes), 3.6), squeeze=False)
+    fig = _figure(4.2 * len(axes), 3.6)
+    subplots = fig.subplots(1, len(axes), squeeze=False)
     x = np.array([orientation * r.measures.get(measure, math.nan) for r in records])
     y = np.array([gap_of(r, table.gap) for r in records])
     for ax, axis in zip(subplots[0], axes, strict=True):
@@ -90,8 +208,8 @@ def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
             by_family[family].append(r.srr_profile)
     if not by_family:
         return None
-    plt = _pyplot()
-    fig, subplots = plt.subplots(1, len(_SRR_PANELS), figsize=(16, 3.6))
+    fig = _figure(16, 3.6)
+    subplots = fig.subplots(1, len(_SRR_PANELS))
     for ax, (key, title) in zip(subplots, _SRR_PANELS, strict=True):
         for k, (family, profiles) in enumerate(sorted(by_family.items())):
             curves = np.array([p[key] for p in profiles if key in p], dtype=float)
@@ -111,7 +229,6 @@ def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
 
 
 def _coverage(records: Sequence[RunRecord], grid: Mapping[str, Sequence[Any]], path: Path) -> bytes:
-    plt = _pyplot()
     axes = sorted(grid, key=lambda a: -len(grid[a]))[:2]
     if len(axes) < 2:
         axes = [*axes, "seed"]
@@ -127,7 +244,8 @@ def _coverage(records: Sequence[RunRecord], grid: Mapping[str, Sequence[Any]], p
             i, j = values_a.index(key_a), values_b.index(key_b)
             done[i, j] += 1
             converged[i, j] += r.converged
-    fig, ax = plt.subplots(figsize=(1.2 * len(values_b) + 2.5, 0.6 * len(values_a) + 1.8))
+    fig = _figure(1.2 * len(values_b) + 2.5, 0.6 * len(values_a) + 1.8)
+    ax = fig.subplots()
     image = ax.imshow(done, cmap="Blues", vmin=0)
     for i in range(len(values_a)):
         for j in range(len(values_b)):
@@ -155,7 +273,7 @@ def _img(data: bytes, alt: str) -> str:
 
 
 def _html_table(table: RankingTable) -> str:
-    records = table.as_records()
+    records = table_records(table)
     if not records:
         return "<p>No measures were stored.</p>"
     head = "".join(f"<th>{html.escape(k)}</th>" for k in records[0])
@@ -198,6 +316,9 @@ def write_report(
     used = [r for r in records if r.converged or table.n_excluded == 0]
     figures: list[tuple[str, bytes]] = []
     figures.append(("Psi and tau per measure", _psi_bars(table, out / "psi_ranking.png")))
+    stability = _stability_plot(table, out / "stability.png")
+    if stability is not None:
+        figures.append(("Ranking stability across two halves of the seeds", stability))
     top = [r for r in table.rows if not math.isnan(r.psi)][:4]
     for row in top:
         safe = "".join(ch if ch.isalnum() else "_" for ch in row.name)
@@ -213,12 +334,12 @@ def write_report(
     figures.append(("Grid coverage", _coverage(records, grid, out / "coverage.png")))
 
     with (out / "ranking.csv").open("w", newline="") as f:
-        rows = table.as_records()
+        rows = table_records(table)
         if rows:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    (out / "ranking.md").write_text(table.markdown())
+    (out / "ranking.md").write_text(ranking_markdown(table))
 
     env = json.loads(meta.get("environment", "{}"))
     notes = orientation_notes or {}
@@ -236,15 +357,16 @@ def write_report(
 <html lang="en"><head><meta charset="utf-8"><title>genlab study: {html.escape(meta.get("config_name", ""))}</title>
 <style>{_CSS}</style></head><body>
 <h1>genlab study: {html.escape(meta.get("config_name", ""))}</h1>
-<p>{len(records)} finished models; {table.n_models} ranked against the <b>{table.gap}</b> gap
-({table.n_excluded} excluded because they did not reach the training cross-entropy target).
-Measures are ranked by the granulated Kendall coefficient Psi (Jiang et al. 2020). Report written {now}.</p>
+<p>{len(records)} finished models; measures are ranked by the granulated Kendall coefficient Psi
+(Jiang et al. 2020). Report written {now}.</p>
+<pre>{html.escape(table_summary(table))}</pre>
 <h2>Measures ranked by Psi</h2>
 {_html_table(table)}
-<p>tau: Kendall tau-b over all ranked models, with a 95% bootstrap interval over models; psi[axis]:
-mean tau-a within cells where only that axis varies; cmi: conditional-mutual-information score
-(min over conditioning sets of at most 2 axes); sign_error: robust sign-error over environments
-(pairs of configurations differing in one axis; 0 is perfect, 0.5 chance).</p>
+<p>{_tau_name(table)}: Kendall tau-{table.tau_variant} over all ranked runs, with a 95% bootstrap
+interval; psi[axis]: mean tau-{table.tau_variant} within cells where only that axis varies;
+cmi_orientation_free: conditional-mutual-information score (min over conditioning sets; it cannot
+see orientation); sign_error: robust sign-error over environments (pairs of configurations
+differing in one axis; 0 is perfect, 0.5 chance), over the sign_error_envs environments kept.</p>
 <h3>Orientation (sign applied before ranking: larger = predicts a larger gap)</h3><ul>{orient}</ul>
 {sections}
 <h2>Provenance</h2>

@@ -98,6 +98,8 @@ def run_one(
         device=str(device),
         train_seconds=float(result.wall_time),
         measure_seconds=measure_seconds,
+        n_train=len(data.train),  # type: ignore[arg-type]
+        n_test=len(data.test),  # type: ignore[arg-type]
     )
 
 

@@ -37,9 +37,17 @@ CREATE TABLE IF NOT EXISTS runs (
     history TEXT,
     device TEXT,
     train_seconds REAL, measure_seconds REAL,
-    finished_at REAL NOT NULL
+    finished_at REAL NOT NULL,
+    n_train INTEGER, n_test INTEGER
 );
 """
+# Columns added after the first stores were written, with their SQL type: `open_for` adds them to
+# an older store (ALTER TABLE keeps every row), and readers treat them as absent there.
+_ADDED_COLUMNS = {"n_train": "INTEGER", "n_test": "INTEGER"}
+_RUN_COLUMNS = (
+    "run_id, seed, hparams, converged, train_loss, test_loss, train_acc, test_acc, measures, "
+    "srr_profile, history, device, train_seconds, measure_seconds, finished_at, n_train, n_test"
+)
 
 
 class StoreMismatchError(RuntimeError):
@@ -64,6 +72,8 @@ class RunRecord:
     device: str = "cpu"
     train_seconds: float = 0.0
     measure_seconds: float = 0.0
+    n_train: int | None = None
+    n_test: int | None = None
 
     @property
     def loss_gap(self) -> float:
@@ -125,6 +135,10 @@ class Store:
     def open_for(self, config: StudyConfig, *, allow_config_change: bool = False) -> None:
         """Bind the store to ``config``: record it, or check it is the one already recorded."""
         with self._connect() as conn, conn:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            for column, kind in _ADDED_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
             row = conn.execute("SELECT value FROM meta WHERE key = 'config_hash'").fetchone()
             if row is not None and row[0] != config.content_hash() and not allow_config_change:
                 stored = conn.execute("SELECT value FROM meta WHERE key = 'config_name'").fetchone()
@@ -159,7 +173,8 @@ class Store:
         """Store one finished run in one transaction; False if it was already there."""
         with self._connect() as conn, conn:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO runs ({_RUN_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.run_id,
                     record.seed,
@@ -176,6 +191,8 @@ class Store:
                     record.train_seconds,
                     record.measure_seconds,
                     time.time(),
+                    record.n_train,
+                    record.n_test,
                 ),
             )
             return cur.rowcount == 1
@@ -183,27 +200,33 @@ class Store:
     def records(self) -> list[RunRecord]:
         """Every stored run, in the order they finished."""
         with self._connect() as conn:
+            present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+            # A store written before a column existed reads it as absent (NULL).
+            columns = ", ".join(
+                c if c in present else f"NULL AS {c}" for c in _RUN_COLUMNS.split(", ")
+            )
+            conn.row_factory = sqlite3.Row
             rows = conn.execute(
-                "SELECT run_id, seed, hparams, converged, train_loss, test_loss, train_acc, "
-                "test_acc, measures, srr_profile, history, device, train_seconds, "
-                "measure_seconds FROM runs ORDER BY finished_at, run_id"
+                f"SELECT {columns} FROM runs ORDER BY finished_at, run_id"
             ).fetchall()
         return [
             RunRecord(
-                run_id=r[0],
-                seed=r[1],
-                hparams=json.loads(r[2]),
-                converged=bool(r[3]),
-                train_loss=r[4],
-                test_loss=r[5],
-                train_acc=r[6],
-                test_acc=r[7],
-                measures={k: _float(v) for k, v in json.loads(r[8]).items()},
-                srr_profile=None if r[9] is None else json.loads(r[9]),
-                history=None if r[10] is None else json.loads(r[10]),
-                device=r[11],
-                train_seconds=r[12],
-                measure_seconds=r[13],
+                run_id=r["run_id"],
+                seed=r["seed"],
+                hparams=json.loads(r["hparams"]),
+                converged=bool(r["converged"]),
+                train_loss=r["train_loss"],
+                test_loss=r["test_loss"],
+                train_acc=r["train_acc"],
+                test_acc=r["test_acc"],
+                measures={k: _float(v) for k, v in json.loads(r["measures"]).items()},
+                srr_profile=None if r["srr_profile"] is None else json.loads(r["srr_profile"]),
+                history=None if r["history"] is None else json.loads(r["history"]),
+                device=r["device"],
+                train_seconds=r["train_seconds"],
+                measure_seconds=r["measure_seconds"],
+                n_train=r["n_train"],
+                n_test=r["n_test"],
             )
             for r in rows
         ]
