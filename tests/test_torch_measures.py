@@ -19,13 +19,17 @@ from torch import nn  # noqa: E402
 from torch.utils.data import TensorDataset  # noqa: E402
 
 from genlab.errors import DegenerateDataWarning, NumericalWarning  # noqa: E402
+from genlab.torch import measures as measures_module  # noqa: E402
 from genlab.torch.data import DatasetSplit, load_dataset  # noqa: E402
 from genlab.torch.measures import (  # noqa: E402
+    ADJUSTED_SUFFIX,
     MEASURES,
     MeasureInfo,
     MeasureSettings,
+    canonical_form,
     compute_measures,
     margins,
+    measure_model,
     pacbayes_sigma,
     path_norm,
     sharpness_alpha,
@@ -33,7 +37,8 @@ from genlab.torch.measures import (  # noqa: E402
     weight_tensors,
 )
 from genlab.torch.models import CRATE_VARIANTS, build_model  # noqa: E402
-from genlab.torch.train import TrainConfig, TrainResult, train  # noqa: E402
+from genlab.torch.srr import SRR_PRESETS  # noqa: E402
+from genlab.torch.train import TrainConfig, TrainResult, gradient_noise, train  # noqa: E402
 
 # One thread: these models are tiny, and on a shared 2-core machine a second thread only spins.
 torch.set_num_threads(1)
@@ -56,7 +61,7 @@ def trained_mlp(digits: DatasetSplit) -> tuple[Any, TrainResult]:
 
 
 def test_registry() -> None:
-    assert len(MEASURES) >= 40
+    assert len(MEASURES) >= 70
     numbers = {info.jiang for info in MEASURES.values() if info.jiang is not None}
     expected = {20, 22, *range(29, 45), 48, 49, 50, 51, 52, 53, 56, 57, 58, 59, 60, 61}
     assert numbers == expected
@@ -105,7 +110,7 @@ def test_margins_on_a_hand_made_batch() -> None:
 def _tiny_trained(digits: DatasetSplit, family: str = "mlp") -> tuple[Any, TrainResult]:
     options = {"width": 6, "depth": 2} if family == "mlp" else {"dim": 8, "depth": 1, "heads": 2}
     model = build_model(family, num_classes=10, input_shape=(1, 8, 8), seed=1, **options)
-    config = TrainConfig(optimizer="adam", lr=1e-2, epochs=3, ce_target=None, gradient_noise=False)
+    config = TrainConfig(optimizer="adam", lr=1e-2, epochs=3, ce_target=None)
     return model, train(model, digits, config)
 
 
@@ -135,7 +140,7 @@ def test_norm_measures_against_closed_forms(digits: DatasetSplit) -> None:
     gamma = float(np.quantile((correct - others.max(1).values).numpy(), 0.1))
     lg = 2 * math.log(gamma) if gamma > 0 else math.nan
     expected = {
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": sum(x.size for x in a),  # the entries of the weight tensors, as Jiang et al.
         "inverse_margin": 1 / gamma**2 if gamma > 0 else math.nan,
         "log_prod_of_spec": np.log(spec).sum(),
         "log_prod_of_spec_over_margin": np.log(spec).sum() - lg,
@@ -328,7 +333,7 @@ def test_compute_all_measures(digits: DatasetSplit, trained_mlp: tuple[Any, Trai
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert values["steps_to_ce_0_1"] == result.steps_to_ce_0_1
-    assert values["gradient_noise"] == result.gradient_noise
+    assert values["gradient_noise"] == gradient_noise(model, digits.train, 64)
     assert values["pacbayes_flatness"] > 0
     assert values["path_norm_over_margin"] > 0
     # the MLP has no subspaces: R^c = R and the SRR measure is the sparsity
@@ -349,9 +354,8 @@ def test_compute_measures_on_crate(digits: DatasetSplit) -> None:
 def test_undefined_values_are_nan(digits: DatasetSplit) -> None:
     model, result = _tiny_trained(digits)
     assert result.steps_to_ce_0_1 is None
-    values = compute_measures(model, result, digits, names=["steps_to_ce_0_1", "gradient_noise"])
+    values = compute_measures(model, result, digits, names=["steps_to_ce_0_1"])
     assert math.isnan(values["steps_to_ce_0_1"])
-    assert math.isnan(values["gradient_noise"])
     # an untrained network has a negative 10th-percentile margin
     untrained = build_model("mlp", num_classes=10, input_shape=(1, 8, 8), seed=1, width=6)
     with pytest.warns(DegenerateDataWarning, match="margin"):
@@ -373,8 +377,173 @@ def test_compute_measures_errors(digits: DatasetSplit) -> None:
     with pytest.raises(TypeError, match="data: expected a DatasetSplit"):
         compute_measures(model, result, digits.train)  # type: ignore[arg-type]
     other = build_model("cnn", num_classes=10, input_shape=(1, 8, 8))
-    with pytest.raises(ValueError, match="initial_state: has no entry"):
+    with pytest.raises(ValueError, match="initial_state: does not fit this model"):
         compute_measures(other, result, digits, names=["fro_dist"])
+    with pytest.raises(ValueError, match="initial_state: has no entry"):
+        compute_measures(other, result, digits, names=["pacbayes_init"], settings=FAST)
     wider = build_model("mlp", num_classes=10, input_shape=(1, 8, 8), width=7)
-    with pytest.raises(ValueError, match=r"initial_state: 'hidden\.0\.weight' has shape"):
+    with pytest.raises(ValueError, match="initial_state: does not fit this model"):
         compute_measures(wider, result, digits, names=["fro_dist"])
+
+
+# --- conventions of the rankings issue ---------------------------------------------------------
+
+NORM_AND_PATH = [
+    n for n, i in MEASURES.items() if i.group in ("spectral", "frobenius", "distance", "path")
+]
+
+
+def test_norm_and_path_measures_ignore_the_scale_of_a_layer_that_feeds_a_layernorm(
+    digits: DatasetSplit,
+) -> None:
+    # CRATE's patch embedding is LN -> Linear -> LN: multiplying that Linear (weight and bias) by
+    # 10 leaves the network's function unchanged, so it must leave the measures unchanged too.
+    model = build_model(
+        "crate", num_classes=10, input_shape=(1, 8, 8), seed=1, dim=16, heads=2, depth=1
+    )
+    config = TrainConfig(optimizer="adam", lr=1e-2, epochs=80, ce_target=0.05)
+    result = train(model, digits, config)
+    names = NORM_AND_PATH
+    before = compute_measures(model, result, digits, names=names)
+    x = digits.train.tensors[0][:32]
+    with torch.no_grad():
+        logits = model.eval()(x)
+        embed = model.patch_embedding[1]
+        assert isinstance(embed, nn.Linear)
+        embed.weight.mul_(10)
+        embed.bias.mul_(10)
+        torch.testing.assert_close(model(x), logits, rtol=0, atol=5e-3)  # LayerNorm eps
+    after = compute_measures(model, result, digits, names=names)
+    for name in names:
+        # The margin moves a little: LayerNorm's eps makes the function invariant only nearly.
+        margin = name.removesuffix(ADJUSTED_SUFFIX) in measures_module._MARGIN_DEPENDENT
+        tolerance = 1e-3 if margin else 1e-6
+        assert math.isfinite(before[name]), name
+        assert after[name] == pytest.approx(before[name], rel=tolerance), name
+    # Without the canonical form the patch embedding's squared entries would grow 100-fold.
+    raw = [w for n, w in weight_tensors(model) if n.startswith("patch_embedding")]
+    assert len(raw) == 1
+
+
+class _ConvBN(nn.Module):
+    """conv -> BatchNorm -> ReLU -> conv -> BatchNorm -> pool -> linear, as a user writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: Any) -> Any:
+        h = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def _with_statistics(net: _ConvBN, seed: int) -> _ConvBN:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in (net.bn1, net.bn2):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=g))
+            bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            bn.weight.copy_(torch.rand(n, generator=g) + 0.5)
+            bn.bias.copy_(torch.randn(n, generator=g))
+    return net
+
+
+def test_batchnorm_is_folded_into_the_layer_before_it() -> None:
+    torch.manual_seed(0)
+    net = _with_statistics(_ConvBN(), 1).eval()
+    canonical = canonical_form(net)
+    x = torch.randn(5, 1, 6, 6)
+    torch.testing.assert_close(canonical(x.double()), net(x).double(), rtol=1e-5, atol=1e-6)
+    assert isinstance(canonical.bn1, nn.Identity)
+    scale = net.bn1.weight / torch.sqrt(net.bn1.running_var + net.bn1.eps)
+    folded = dict(weight_tensors(canonical))["conv1.weight"]
+    expected = (net.conv1.weight * scale[:, None, None, None]).reshape(4, -1).double()
+    torch.testing.assert_close(folded, expected.detach())
+    # A rescaling that keeps the function (conv weight x c, BN statistics to match) keeps the
+    # folded weights, so every weight-based measure (up to BatchNorm's eps).
+    before = path_norm(net, (1, 6, 6))
+    c = 7.0
+    with torch.no_grad():
+        net.conv1.weight.mul_(c)
+        net.bn1.running_mean.mul_(c)
+        net.bn1.running_var.mul_(c * c)
+    again = dict(weight_tensors(canonical_form(net)))
+    for name, w in weight_tensors(canonical):
+        torch.testing.assert_close(again[name], w, rtol=1e-4, atol=1e-6)
+    assert path_norm(net, (1, 6, 6)) == pytest.approx(before, rel=1e-4)
+    # the model itself is untouched
+    assert isinstance(net.bn1, nn.BatchNorm2d)
+
+
+def test_params_counts_the_weight_tensors(digits: DatasetSplit) -> None:
+    model, result = _tiny_trained(digits, "crate")
+    got = compute_measures(model, result, digits, names=["params"])["params"]
+    assert got == sum(w.numel() for _, w in weight_tensors(model))
+    assert got < sum(p.numel() for p in model.parameters())  # biases, LayerNorms, tokens left out
+
+
+def test_size_adjusted_forms_follow_jiangs_rule(digits: DatasetSplit) -> None:
+    model, result = _tiny_trained(digits)
+    base = ["params", "log_prod_of_spec", "fro_dist", "path_norm", "log_sum_of_fro"]
+    names = base + [n + ADJUSTED_SUFFIX for n in base]
+    got = compute_measures(model, result, digits, names=names)
+    m = len(digits.train)
+    for name in base:
+        v = got[name]
+        expected = (v - math.log(m)) / 2 if name.startswith("log_") else math.sqrt(v / m)
+        assert got[name + ADJUSTED_SUFFIX] == pytest.approx(expected, rel=1e-12), name
+    adjusted = {n for n in MEASURES if n.endswith(ADJUSTED_SUFFIX)}
+    groups = {MEASURES[n].group for n in adjusted}
+    assert groups == {"count", "margin", "spectral", "frobenius", "distance", "path", "flatness"}
+    assert len(adjusted) == 30
+
+
+def test_gradient_noise_uses_one_batch_size_for_every_model(digits: DatasetSplit) -> None:
+    model, result = _tiny_trained(digits)
+    for batch in (16, 64):
+        settings = MeasureSettings(gradient_noise_batch_size=batch)
+        got = compute_measures(model, result, digits, names=["gradient_noise"], settings=settings)
+        assert got["gradient_noise"] == gradient_noise(model, digits.train, batch)
+    with pytest.raises(ValueError, match="gradient_noise_batch_size: expected a positive"):
+        MeasureSettings(gradient_noise_batch_size=0)
+
+
+def test_srr_settings_and_presets(digits: DatasetSplit, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, result = _tiny_trained(digits, "crate")
+    crate = SRR_PRESETS["crate"]
+    default = MeasureSettings(srr_samples=32)
+    assert default.srr_settings() == crate
+    assert default.with_srr_preset("output").srr_settings() == SRR_PRESETS["output"]
+    calls = []
+    original = measures_module.measure_srr
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["convention"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(measures_module, "measure_srr", counting)
+    srr_names = [n for n, i in MEASURES.items() if i.group == "srr"]
+    got = measure_model(
+        model, result, digits, names=srr_names, settings=default, srr_presets=("crate", "output")
+    )
+    # The SRR family shares the "crate" preset's measurement: two measurements, not three.
+    assert sorted(calls) == ["crate", "output"]
+    assert set(got.srr_profiles) == {"crate", "output"}
+    assert got.values == got.srr_profiles["crate"].summary()
+    crate_profile = got.srr_profiles["crate"]
+    assert crate_profile.eps == 0.1
+    assert crate_profile.normalize_tokens
+    assert (crate_profile.sparsity <= 1).all()  # a fraction of the entries
+    assert (got.srr_profiles["output"].sparsity > 1).any()  # nonzeros per token
+    with pytest.raises(ValueError, match="srr_convention: expected one of"):
+        MeasureSettings(srr_convention="tokens")
+    with pytest.raises(TypeError, match="srr_normalize_tokens: expected a bool"):
+        MeasureSettings(srr_normalize_tokens="no")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="srr_presets: expected one of"):
+        measure_model(model, result, digits, names=["params"], srr_presets=("paper",))

@@ -19,7 +19,14 @@ from genlab.torch import rate as trate  # noqa: E402
 from genlab.torch.data import load_dataset  # noqa: E402
 from genlab.torch.measures import MEASURES  # noqa: E402
 from genlab.torch.models import LayerIntermediates, build_model  # noqa: E402
-from genlab.torch.srr import SRRProfile, layer_srr, measure_srr, srr_penalty  # noqa: E402
+from genlab.torch.srr import (  # noqa: E402
+    SRR_PRESETS,
+    SRRProfile,
+    SRRSettings,
+    layer_srr,
+    measure_srr,
+    srr_penalty,
+)
 
 # One thread: these models are tiny, and on a shared 2-core machine a second thread only spins.
 torch.set_num_threads(1)
@@ -216,6 +223,33 @@ def test_errors(images: Any) -> None:
         srr_penalty(layers, eps=0.5, mode="last")
     with pytest.raises(ValueError, match="convention"):
         layer_srr(layers[0], eps=0.5, convention="x")
+    with pytest.raises(ValueError, match="sparsity_normalization: expected one of"):
+        measure_srr(model, images, sparsity_normalization="percent")
+    with pytest.raises(TypeError, match="normalize_tokens: expected a bool"):
+        SRRSettings("crate", 0.1, "no", "fraction")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("convention", ["output", "crate"])
+def test_sparsity_as_a_fraction_of_the_entries(images: Any, convention: str) -> None:
+    model = _crate(depth=2)
+    per_token = measure_srr(model, images, convention=convention)
+    fraction = measure_srr(model, images, convention=convention, sparsity_normalization="fraction")
+    d = 16
+    np.testing.assert_allclose(fraction.sparsity, per_token.sparsity / d, rtol=1e-12)
+    np.testing.assert_allclose(fraction.coding_rate, per_token.coding_rate, rtol=1e-12)
+    np.testing.assert_allclose(
+        fraction.srr_measure,
+        per_token.srr_measure - per_token.sparsity + per_token.sparsity / d,
+        rtol=1e-9,
+    )
+    assert fraction.sparsity_normalization == "fraction"
+
+
+def test_crate_preset_is_the_authors_measurement_script() -> None:
+    # Their script: R^c of qkv(LN(Z)) per head, tokens unit-normalized, eps^2 = 0.01 passed as
+    # "eps" (so eps = 0.1 here), sparsity as a fraction of the entries.
+    assert SRR_PRESETS["crate"] == SRRSettings("crate", 0.1, True, "fraction")
+    assert SRR_PRESETS["output"] == SRRSettings("output", 0.5, False, "token")
 
 
 @cuda

@@ -9,9 +9,11 @@ A config has these tables (all optional except where noted)::
                 family's keyword options (dim, depth, heads, ...)
     [train]     fixed training options (the fields of genlab.torch.train.TrainConfig)
     [grid]      axes: option name -> list of values; any [data], [model] or [train] option
-    [measures]  names (list, or "all"), srr (bool: store per-layer SRR curves of CRATE models),
-                and the fields of genlab.torch.measures.MeasureSettings (draws, search_depth,
-                flatness_samples, srr_samples, srr_eps, ...)
+    [measures]  names (list, or "all"), srr (bool: store per-layer SRR curves of CRATE models,
+                under both presets of genlab.torch.srr.SRR_PRESETS), srr_preset ("crate" or
+                "output": the SRR family's four srr_* settings at once; keys given beside it
+                win), and the fields of genlab.torch.measures.MeasureSettings (draws,
+                search_depth, flatness_samples, srr_samples, srr_eps, gradient_noise_batch_size, ...)
     [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), tau ("a" | "b"),
                 replicates ("pairs" | "average"), cmi ("genlab" | "pgdl"), min_ess (number),
                 bootstrap (int), top (int), seed (int)
@@ -74,7 +76,15 @@ _DATA_KEYS: dict[str, tuple[type, ...]] = {
 _MEASURES_KEYS: dict[str, tuple[type, ...]] = {
     "names": (list, str),
     "srr": (bool,),
+    "srr_preset": (str,),
 }
+# The MeasureSettings fields a [measures] srr_preset sets.
+_SRR_PRESET_KEYS = (
+    "srr_convention",
+    "srr_eps",
+    "srr_normalize_tokens",
+    "srr_sparsity_normalization",
+)
 _RANKING_KEYS: dict[str, tuple[type, ...]] = {
     "exclude_nonconverged": (bool,),
     "gap": (str,),
@@ -412,10 +422,28 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
                 f"unknown measure(s) {unknown}; known: {', '.join(sorted(MEASURES))}",
             )
         measure_names = tuple(names)
+    settings = {k: v for k, v in measures_raw.items() if k not in _MEASURES_KEYS}
+    try:
+        measure_settings = MeasureSettings(**settings)
+        if "srr_preset" in measures_raw:
+            preset = measure_settings.with_srr_preset(measures_raw["srr_preset"])
+            # Keys written beside the preset win over it.
+            measure_settings = dataclasses.replace(preset, **settings)
+    except (TypeError, ValueError) as exc:
+        # The settings' messages start with the key they are about.
+        key, _, reason = str(exc).partition(": ")
+        if key in measure_keys:
+            raise _fail(lines, "measures", key, reason) from None
+        raise _fail(lines, "measures", None, str(exc)) from None
+    preset_keys = _SRR_PRESET_KEYS if "srr_preset" in measures_raw else ()
     measures = MeasuresConfig(
         names=measure_names,
         srr=measures_raw.get("srr", True),
-        settings={k: v for k, v in measures_raw.items() if k not in _MEASURES_KEYS},
+        settings={
+            f.name: getattr(measure_settings, f.name)
+            for f in dataclasses.fields(measure_settings)
+            if f.name in settings or f.name in preset_keys
+        },
     )
 
     ranking_raw = _check_table(raw.get("ranking", {}), _RANKING_KEYS, "ranking", lines)

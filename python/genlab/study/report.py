@@ -200,31 +200,48 @@ _SRR_PANELS = (
 )
 
 
+def _curves_of(profile: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    """Per-layer curves by SRR preset; stores written before presets hold one unnamed set."""
+    if "curves" in profile:
+        curves: Mapping[str, Mapping[str, Any]] = profile["curves"]
+        return curves
+    return {"(one setting)": profile}
+
+
 def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
-    by_family: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    # preset -> family -> per-model curves
+    by_preset: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for r in records:
         if r.srr_profile:
             family = str(r.hparams.get("family", r.srr_profile.get("family", "model")))
-            by_family[family].append(r.srr_profile)
-    if not by_family:
+            for preset, curves in _curves_of(r.srr_profile).items():
+                by_preset[preset][family].append(curves)
+    if not by_preset:
         return None
-    fig = _figure(16, 3.6)
-    subplots = fig.subplots(1, len(_SRR_PANELS))
-    for ax, (key, title) in zip(subplots, _SRR_PANELS, strict=True):
-        for k, (family, profiles) in enumerate(sorted(by_family.items())):
-            curves = np.array([p[key] for p in profiles if key in p], dtype=float)
-            if curves.size == 0:
-                continue
-            layers = np.arange(1, curves.shape[1] + 1)
-            mean = curves.mean(axis=0)
-            ax.plot(layers, mean, marker="o", color=f"C{k % 10}", label=family)
-            if len(curves) > 1:
-                std = curves.std(axis=0)
-                ax.fill_between(layers, mean - std, mean + std, color=f"C{k % 10}", alpha=0.15)
-        ax.set_title(title)
-        ax.set_xlabel("layer")
-    subplots[0].legend(fontsize=8)
-    fig.suptitle("Per-layer sparse rate reduction of the trained models (mean +- std over models)")
+    presets = sorted(by_preset)
+    fig = _figure(16, 3.4 * len(presets))
+    subplots = fig.subplots(len(presets), len(_SRR_PANELS), squeeze=False)
+    for row, preset in zip(subplots, presets, strict=True):
+        for ax, (key, title) in zip(row, _SRR_PANELS, strict=True):
+            for k, (family, profiles) in enumerate(sorted(by_preset[preset].items())):
+                values = np.array([p[key] for p in profiles if key in p], dtype=float)
+                if values.size == 0:
+                    continue
+                layers = np.arange(1, values.shape[1] + 1)
+                mean = values.mean(axis=0)
+                ax.plot(layers, mean, marker="o", color=f"C{k % 10}", label=family)
+                if len(values) > 1:
+                    std = values.std(axis=0)
+                    ax.fill_between(layers, mean - std, mean + std, color=f"C{k % 10}", alpha=0.15)
+            ax.set_title(f"{title} [{preset}]", fontsize=9)
+            ax.set_xlabel("layer")
+        row[0].legend(fontsize=8)
+    fig.suptitle(
+        "Per-layer sparse rate reduction of the trained models (mean +- std over models), "
+        "per SRR measurement preset"
+    )
     return _save(fig, path)
 
 

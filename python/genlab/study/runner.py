@@ -30,9 +30,9 @@ def run_one(
     import torch
 
     from genlab.torch.data import load_dataset
-    from genlab.torch.measures import MeasureSettings, compute_measures
+    from genlab.torch.measures import MeasureSettings, measure_model
     from genlab.torch.models import CRATE_VARIANTS, build_model
-    from genlab.torch.srr import measure_srr
+    from genlab.torch.srr import SRR_PRESETS
     from genlab.torch.train import EpochRecord, TrainConfig, train
 
     if threads is not None:
@@ -58,26 +58,31 @@ def run_one(
     result = train(model, data, config, progress=on_epoch)
     started = time.perf_counter()
     settings = MeasureSettings(**measures.settings)
-    values = compute_measures(
-        model, result, data, names=measures.names, seed=spec.seed, settings=settings
+    # Per-layer curves under both presets; the SRR family's own measurement is shared with the
+    # preset it equals, so nothing is measured twice.
+    curves = tuple(SRR_PRESETS) if measures.srr and family in CRATE_VARIANTS else ()
+    measured = measure_model(
+        model,
+        result,
+        data,
+        names=measures.names,
+        seed=spec.seed,
+        settings=settings,
+        srr_presets=curves,
     )
     profile = None
-    if measures.srr and family in CRATE_VARIANTS:
-        srr = measure_srr(
-            model,
-            data.train,
-            eps=settings.srr_eps,
-            normalize_tokens=settings.srr_normalize_tokens,
-            max_samples=settings.srr_samples,
-            seed=spec.seed,
-        )
+    if curves:
         profile = {
             "family": family,
-            "coding_rate": srr.coding_rate.tolist(),
-            "compressed_coding_rate": srr.compressed_coding_rate.tolist(),
-            "sparsity": srr.sparsity.tolist(),
-            "srr_measure": srr.srr_measure.tolist(),
+            "curves": {
+                preset: {
+                    key: getattr(srr, key).tolist()
+                    for key in ("coding_rate", "compressed_coding_rate", "sparsity", "srr_measure")
+                }
+                for preset, srr in measured.srr_profiles.items()
+            },
         }
+    values = measured.values
     measure_seconds = time.perf_counter() - started
     history = {
         field.name: [getattr(r, field.name) for r in result.history]

@@ -6,27 +6,38 @@ for one model and returns name -> value. Every measure is oriented so that, by i
 *larger predicts a larger generalization gap* (``orientation=+1``); the SRR components whose
 hypothesis runs the other way say ``orientation=-1``.
 
-Conventions (``spec/study.md``):
+Conventions (``docs/formulas/measures.md``):
 
+- Norm and path measures are taken on the model's *canonical form* (:func:`canonical_form`), so
+  that a rescaling that leaves the network's function unchanged leaves them unchanged too: every
+  BatchNorm is folded into the Conv or Linear layer before it (as Jiang et al.'s reference code
+  does), and every Linear or Conv layer whose output goes straight into a LayerNorm (inside an
+  ``nn.Sequential``, where order is data flow) is divided by its scale
+  ``||[W, b]||_F / sqrt(out_features)``: LayerNorm removes that scale, so it is not a property of
+  the function (CRATE's patch embedding is such a layer).
 - Weight tensors ``W_i`` (``i = 1..d``): the weights of every ``nn.Linear`` and ``nn.Conv*d`` and
-  every CRATE ISTA dictionary ``D``, each reshaped to 2-D ``(out, -1)`` (:func:`weight_tensors`);
-  biases, normalization parameters, class tokens and positional embeddings are not weight
-  tensors. A weight used twice (the qkv weight of "crate-t"/"crate-c"/"crate-n") counts once.
-  ``W_i^0`` is its value at initialization (``TrainResult.initial_state``).
+  every CRATE ISTA dictionary ``D`` of the canonical form, each reshaped to 2-D ``(out, -1)``
+  (:func:`weight_tensors`); biases, normalization parameters, class tokens and positional
+  embeddings are not weight tensors. A weight used twice (the qkv weight of
+  "crate-t"/"crate-c"/"crate-n") counts once. ``W_i^0`` is its value at initialization
+  (``TrainResult.initial_state``, put in canonical form the same way).
 - The margin ``gamma``: the 10th percentile over training examples of (correct-class logit -
   largest other logit) (:func:`margins`). Measures that divide by it are NaN (with a
   :class:`~genlab.errors.DegenerateDataWarning`) when ``gamma <= 0``.
 - ``w``: the vector of all *trainable* parameters (``requires_grad``; so "crate-fix"'s frozen
   projection is architecture, not a parameter), ``w^0`` at initialization, ``omega = len(w)``,
   ``m`` the number of training examples. The flatness searches perturb exactly ``w``.
-- Values are the raw formulas (no ``sqrt(mu / m)`` rescaling), with natural logs.
+- Values are the raw formulas, with natural logs. Every count, margin, norm, path and flatness
+  measure also has a size-adjusted form ``<name>_adj`` by the rule of Jiang et al.'s code
+  (:func:`size_adjusted`): ``(v - log m) / 2`` for the ``log_*`` measures, ``sqrt(v / m)`` for
+  the others. Rank those when the grid varies the training-set size.
 
 Norm and margin measures (``||.||_2`` spectral, ``||.||_F`` Frobenius):
 
 ==================================  ===  ====================================================
 name                                Eq.  formula
 ==================================  ===  ====================================================
-params                              20   omega
+params                              20   number of entries of the W_i
 inverse_margin                      22   1 / gamma^2
 log_spec_init_main                  29   log(prod ||W_i||_2^2 / gamma^2 sum ||W_i - W_i^0||_F^2 / ||W_i||_2^2)
 log_spec_orig_main                  30   log(prod ||W_i||_2^2 / gamma^2 sum ||W_i||_F^2 / ||W_i||_2^2)
@@ -65,15 +76,19 @@ Flatness measures (sigma' from :func:`pacbayes_sigma`, alpha' from :func:`sharpn
 forms are placed by the same pattern and should be checked against the paper before citing them;
 the constants of the sharpness forms are written here as implemented.)
 
-Optimization-based measures (recorded by :func:`genlab.torch.train.train`, unnumbered here):
-steps_to_ce_0_1, steps_ce_0_1_to_0_01 (NaN when the milestone was not reached), gradient_noise.
+Optimization-based measures, unnumbered here: steps_to_ce_0_1, steps_ce_0_1_to_0_01 (recorded
+by :func:`genlab.torch.train.train`; NaN when the milestone was not reached) and gradient_noise,
+the variance of mini-batch gradients of the trained model (:func:`genlab.torch.train.
+gradient_noise`) at one batch size for every model (``MeasureSettings.gradient_noise_batch_size``):
+at each run's own batch size it would mostly measure 1 / B.
 
 SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
-compressed coding rate R^c, sparsity (``||Z||_0 / N``, nonzeros per token) and the SRR measure
-``sparsity + R^c - R``, in the "output" convention of :mod:`genlab.torch.srr` (the layer output
-against the layer's subspaces) with ``MeasureSettings.srr_eps``, each as the last-layer value
-(``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``. Measured on a
-seeded subset of ``MeasureSettings.srr_samples`` training images.
+compressed coding rate R^c, sparsity and the SRR measure ``sparsity + R^c - R``, each as the
+last-layer value (``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``.
+Which tokens are coded, eps, token normalization and the sparsity's scale are
+``MeasureSettings.srr_*``; the default is the CRATE authors' measurement script (preset "crate"
+of :data:`genlab.torch.srr.SRR_PRESETS`). Measured on a seeded subset of
+``MeasureSettings.srr_samples`` training images.
 """
 
 from __future__ import annotations
@@ -81,6 +96,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import itertools
 import math
 import types
 import warnings
@@ -91,6 +107,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from genlab._validation import check_choice, check_real
 from genlab.errors import DegenerateDataWarning
 from genlab.torch._flatness import (
     FlatnessSearch,
@@ -100,18 +117,31 @@ from genlab.torch._flatness import (
 )
 from genlab.torch.data import Batches, DatasetSplit
 from genlab.torch.models import ISTA, CRATELayer
-from genlab.torch.train import TrainResult
+from genlab.torch.srr import (
+    CONVENTIONS,
+    SPARSITY_NORMALIZATIONS,
+    SRR_PRESETS,
+    SRRProfile,
+    SRRSettings,
+    measure_srr,
+)
+from genlab.torch.train import TrainResult, gradient_noise
 
 __all__ = [
+    "ADJUSTED_SUFFIX",
     "MEASURES",
     "FlatnessSearch",
     "MeasureInfo",
     "MeasureSettings",
+    "ModelMeasures",
+    "canonical_form",
     "compute_measures",
     "margins",
+    "measure_model",
     "pacbayes_sigma",
     "path_norm",
     "sharpness_alpha",
+    "size_adjusted",
     "spectral_norm",
     "weight_tensors",
 ]
@@ -146,7 +176,7 @@ class MeasureInfo:
 
 def _registry() -> dict[str, MeasureInfo]:
     rows: list[tuple[str, int | None, int, str, str]] = [
-        ("params", 20, 1, "count", "number of trainable parameters omega"),
+        ("params", 20, 1, "count", "number of entries of the weight tensors W_i"),
         ("inverse_margin", 22, 1, "margin", "1 / gamma^2, gamma the 10th-percentile margin"),
         ("log_spec_init_main", 29, 1, "spectral", "spectral bound with distance from init"),
         ("log_spec_orig_main", 30, 1, "spectral", "spectral bound with fro/spec sum"),
@@ -190,7 +220,36 @@ def _registry() -> dict[str, MeasureInfo]:
         ("sparsity_last", None, 1, "srr", "nonzeros per token of the layer output, last layer"),
         ("sparsity_mean", None, 1, "srr", "nonzeros per token of the layer output, layer mean"),
     ]
-    return {r[0]: MeasureInfo(*r) for r in rows}
+    registry = {r[0]: MeasureInfo(*r) for r in rows}
+    for info in list(registry.values()):
+        if info.group in _SIZE_ADJUSTED_GROUPS:
+            rule = "(v - log m) / 2" if info.name.startswith("log_") else "sqrt(v / m)"
+            registry[info.name + ADJUSTED_SUFFIX] = dataclasses.replace(
+                info,
+                name=info.name + ADJUSTED_SUFFIX,
+                description=f"{info.name} adjusted for the training-set size m: {rule}",
+            )
+    return registry
+
+
+#: The size-adjusted form of a measure is named ``<name>_adj``.
+ADJUSTED_SUFFIX = "_adj"
+# Jiang et al.'s code adjusts every measure it computes; these are its groups.
+_SIZE_ADJUSTED_GROUPS = frozenset(
+    {"count", "margin", "spectral", "frobenius", "distance", "path", "flatness"}
+)
+
+
+def size_adjusted(name: str, value: float, m: int) -> float:
+    """The size-adjusted form of measure ``name`` with value ``value`` on ``m`` training examples.
+
+    Jiang et al.'s rule: ``(value - log m) / 2`` for a ``log_*`` measure (it is the log of a
+    squared quantity, so this is the log of ``sqrt(. / m)``), ``sqrt(value / m)`` otherwise. NaN
+    for a negative non-log value (its square root is not real).
+    """
+    if name.startswith("log_"):
+        return (value - math.log(m)) / 2
+    return math.sqrt(value / m) if value >= 0 else math.nan
 
 
 #: Every measure: name -> :class:`MeasureInfo` (read-only).
@@ -220,14 +279,23 @@ class MeasureSettings:
         Upper ends of the PAC-Bayes and sharpness searches.
     magnitude_eps : float
         eps of the magnitude-aware measures (1e-3).
+    gradient_noise_batch_size : int
+        Mini-batch size of gradient_noise, the same for every model (64).
     srr_samples : int or None
         Training examples for the SRR family; None uses all.
+    srr_convention : {"crate", "output"}
+        Which tokens the SRR family codes (:mod:`genlab.torch.srr`).
     srr_eps : float
         Quantization error epsilon of the coding rates (epsilon, not epsilon squared).
     srr_normalize_tokens : bool
-        Normalize tokens to unit norm within each head before the coding rates.
+        Normalize tokens to unit norm (within each head for R^c) before the coding rates.
+    srr_sparsity_normalization : {"fraction", "token"}
+        Sparsity as the fraction of nonzero entries, or as nonzero entries per token.
     batch_size : int
         Evaluation batch size.
+
+    The four ``srr_*`` defaults are the CRATE authors' measurement script (preset "crate" of
+    :data:`genlab.torch.srr.SRR_PRESETS`); :meth:`with_srr_preset` switches all four at once.
     """
 
     margin_quantile: float = 0.1
@@ -240,16 +308,143 @@ class MeasureSettings:
     sigma_max: float = 2.0
     alpha_max: float = 2.0
     magnitude_eps: float = 1e-3
+    gradient_noise_batch_size: int = 64
     srr_samples: int | None = 512
-    srr_eps: float = 0.5
-    srr_normalize_tokens: bool = False
+    srr_convention: str = "crate"
+    srr_eps: float = 0.1
+    srr_normalize_tokens: bool = True
+    srr_sparsity_normalization: str = "fraction"
     batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        # Checked where they enter, so that a bad value fails before a model is trained.
+        check_choice(self.srr_convention, "srr_convention", CONVENTIONS)
+        check_real(self.srr_eps, "srr_eps", positive=True, hint=" (epsilon, not epsilon^2)")
+        if not isinstance(self.srr_normalize_tokens, bool):
+            raise TypeError(
+                "srr_normalize_tokens: expected a bool, got "
+                f"{type(self.srr_normalize_tokens).__name__}"
+            )
+        check_choice(
+            self.srr_sparsity_normalization, "srr_sparsity_normalization", SPARSITY_NORMALIZATIONS
+        )
+        value = self.gradient_noise_batch_size
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"gradient_noise_batch_size: expected a positive integer, got {value!r}"
+            )
+
+    def srr_settings(self) -> SRRSettings:
+        """The SRR measurement settings as one value."""
+        return SRRSettings(
+            convention=self.srr_convention,
+            eps=self.srr_eps,
+            normalize_tokens=self.srr_normalize_tokens,
+            sparsity_normalization=self.srr_sparsity_normalization,
+        )
+
+    def with_srr_preset(self, preset: str) -> MeasureSettings:
+        """A copy with the four ``srr_*`` settings of a named preset ("crate" or "output")."""
+        check_choice(preset, "srr_preset", tuple(SRR_PRESETS))
+        chosen = SRR_PRESETS[preset]
+        return dataclasses.replace(
+            self,
+            srr_convention=chosen.convention,
+            srr_eps=chosen.eps,
+            srr_normalize_tokens=chosen.normalize_tokens,
+            srr_sparsity_normalization=chosen.sparsity_normalization,
+        )
 
 
 def _model_device(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
     return torch.device("cpu")
+
+
+_WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_WeightLayer = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_BatchNorm = nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d
+
+
+def _bias_of(layer: _WeightLayer) -> Tensor:
+    """The layer's bias, created (zero) when it has none."""
+    if layer.bias is None:
+        weight = layer.weight
+        layer.bias = nn.Parameter(torch.zeros(weight.shape[0], dtype=weight.dtype))
+    bias: Tensor = layer.bias
+    return bias
+
+
+@torch.no_grad()
+def _fold_batch_norm(layer: _WeightLayer, norm: _BatchNorm) -> None:
+    """``norm(layer(x))`` in evaluation mode as one affine layer: weight and bias rescaled by
+    ``gamma / sqrt(running_var + eps)``, the running mean and beta moved into the bias."""
+    var, mean = norm.running_var, norm.running_mean
+    assert var is not None, "only BatchNorms with running statistics are folded"
+    assert mean is not None
+    gamma = norm.weight if norm.weight is not None else torch.ones_like(var)
+    beta = norm.bias if norm.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + norm.eps)
+    bias = _bias_of(layer)
+    weight = layer.weight
+    weight.mul_(scale.reshape((weight.shape[0],) + (1,) * (weight.dim() - 1)))
+    bias.copy_((bias - mean) * scale + beta)
+
+
+@torch.no_grad()
+def _normalize_scale(layer: _WeightLayer) -> None:
+    """Divide weight and bias by ``||[W, b]||_F / sqrt(out_features)`` (a layer that feeds a
+    LayerNorm: only its direction is a property of the function)."""
+    weight, bias = layer.weight, layer.bias
+    total = weight.pow(2).sum()
+    if bias is not None:
+        total = total + bias.pow(2).sum()
+    scale = torch.sqrt(total / weight.shape[0])
+    if scale > 0:
+        weight.div_(scale)
+        if bias is not None:
+            bias.div_(scale)
+
+
+@torch.no_grad()
+def canonical_form(model: nn.Module) -> nn.Module:
+    """A float64 copy of ``model`` in evaluation mode whose weights do not change under the
+    rescalings that leave the network's function unchanged.
+
+    1. A BatchNorm that directly follows a Linear or Conv layer among its parent's children
+       (registration order, as Jiang et al.'s reference code reads it) is folded into that layer
+       with its running statistics and replaced by the identity (one that keeps no running
+       statistics normalizes by each batch, so it is left as it is).
+    2. A Linear or Conv layer directly followed by a LayerNorm inside an ``nn.Sequential`` (where
+       order is data flow) is divided by ``||[W, b]||_F / sqrt(out_features)``: LayerNorm
+       removes any positive scale of its input, so only the layer's direction shapes the
+       function. (Outside a Sequential, registration order need not be data flow, so no such
+       rescaling is assumed.)
+
+    Parameter names are kept (a folded layer without a bias gains one), so the canonical forms of
+    a model and of its initialization pair up by name. The copy is for measuring, not running:
+    rule 2 changes its outputs.
+    """
+    net = copy.deepcopy(model).double().eval()
+    for parent in list(net.modules()):
+        children = list(parent.named_children())
+        for (_, before), (name, child) in itertools.pairwise(children):
+            if (
+                isinstance(child, _BATCH_NORMS)
+                and child.track_running_stats
+                and isinstance(before, _WEIGHT_LAYERS)
+            ):
+                _fold_batch_norm(before, child)
+                setattr(parent, name, nn.Identity())
+            elif (
+                isinstance(parent, nn.Sequential)
+                and isinstance(child, nn.LayerNorm)
+                and isinstance(before, _WEIGHT_LAYERS)
+            ):
+                _normalize_scale(before)
+    return net
 
 
 def weight_tensors(model: nn.Module) -> list[tuple[str, Tensor]]:
@@ -330,7 +525,8 @@ def _fold_for_path_norm(net: nn.Module) -> None:
 def path_norm(model: nn.Module, input_shape: Sequence[int]) -> float:
     """Path-norm (Jiang et al. eq. 44): square every parameter, forward an all-ones input, sum.
 
-    On a copy of ``model`` in float64, evaluation mode (dropout off):
+    On the canonical form of ``model`` (:func:`canonical_form`: float64, evaluation mode,
+    BatchNorm folded, layers that feed a LayerNorm at unit scale):
 
     1. every ``nn.LayerNorm`` is replaced by its affine part ``x * weight + bias`` (the
        normalization cannot be folded into a fixed weight);
@@ -348,9 +544,9 @@ def path_norm(model: nn.Module, input_shape: Sequence[int]) -> float:
     nonnegative and sum to one, so it averages the squared-weight path sums of the tokens
     (the head scale ``dim_head^-0.5`` stays inside the softmax).
     """
-    net = copy.deepcopy(model).eval()
+    net = canonical_form(model)
     _fold_for_path_norm(net)
-    net.double()
+    net.double()  # the folded-in replacements are new float32 modules
     for p in net.parameters():
         p.copy_(p * p)
     x = torch.ones((1, *input_shape), dtype=torch.float64, device=_model_device(net))
@@ -377,10 +573,51 @@ class _Context:
         self.m = len(data.train)  # type: ignore[arg-type]
         self._cache: dict[str, Any] = {}
 
-    def cached(self, key: str, fn: Callable[[], Any]) -> Any:
+    def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]
+
+    def initial_model(self) -> nn.Module:
+        """A copy of the model holding its initial weights (``result.initial_state``)."""
+        net = copy.deepcopy(self.model)
+        try:
+            net.load_state_dict(self.result.initial_state)
+        except RuntimeError as exc:
+            raise ValueError(
+                "result.initial_state: does not fit this model; pass the TrainResult of this "
+                f"model ({str(exc).splitlines()[0]})"
+            ) from None
+        return net
+
+    def canonical_weights(self, initial: bool) -> dict[str, Tensor]:
+        """The weight tensors of the canonical form of the trained (or initial) model."""
+
+        def compute() -> dict[str, Tensor]:
+            source = self.initial_model() if initial else self.model
+            return dict(weight_tensors(canonical_form(source)))
+
+        weights: dict[str, Tensor] = self.cached(("canonical_weights", initial), compute)
+        return weights
+
+    def srr_profile(self, settings: SRRSettings) -> SRRProfile:
+        """The model's SRR profile under ``settings`` (measured once per settings)."""
+
+        def compute() -> SRRProfile:
+            return measure_srr(
+                self.model,
+                self.data.train,
+                eps=settings.eps,
+                normalize_tokens=settings.normalize_tokens,
+                convention=settings.convention,
+                sparsity_normalization=settings.sparsity_normalization,
+                max_samples=self.settings.srr_samples,
+                batch_size=min(self.settings.batch_size, 256),
+                seed=self.seed,
+            )
+
+        profile: SRRProfile = self.cached(("srr", settings), compute)
+        return profile
 
     def initial(self, name: str, like: Tensor) -> Tensor:
         """The initial value of parameter ``name``, checked against its current value."""
@@ -442,16 +679,14 @@ class _Context:
 
 
 def _norm_measures(ctx: _Context) -> dict[str, float]:
-    weights = weight_tensors(ctx.model)
+    weights = ctx.canonical_weights(initial=False)
     if not weights:
         raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
+    initial = ctx.canonical_weights(initial=True)
     d = len(weights)
-    parameters = dict(ctx.model.named_parameters())
-    spec = torch.tensor([spectral_norm(w) ** 2 for _, w in weights], dtype=torch.float64)
-    fro = torch.tensor([float(w.double().pow(2).sum()) for _, w in weights], dtype=torch.float64)
-    deltas = [
-        w.double() - ctx.initial(n, parameters[n]).reshape(w.shape).double() for n, w in weights
-    ]
+    spec = torch.tensor([spectral_norm(w) ** 2 for w in weights.values()], dtype=torch.float64)
+    fro = torch.tensor([float(w.pow(2).sum()) for w in weights.values()], dtype=torch.float64)
+    deltas = [w - initial[n].to(w.device) for n, w in weights.items()]
     dist_fro = torch.tensor([float(x.pow(2).sum()) for x in deltas], dtype=torch.float64)
     dist_spec = torch.tensor([spectral_norm(x) ** 2 for x in deltas], dtype=torch.float64)
     log_prod_spec = float(spec.log().sum())
@@ -491,7 +726,7 @@ def _margin_measures(ctx: _Context) -> dict[str, float]:
 
 
 def _count_measures(ctx: _Context) -> dict[str, float]:
-    return {"params": float(sum(p.numel() for p in trainable_parameters(ctx.model).values()))}
+    return {"params": float(sum(w.numel() for _, w in weight_tensors(ctx.model)))}
 
 
 def _bound(norm_sq: float, scale: float, factor: float, ctx: _Context) -> float:
@@ -552,24 +787,14 @@ def _optimization_measures(ctx: _Context) -> dict[str, float]:
     return {
         "steps_to_ce_0_1": _optional(r.steps_to_ce_0_1),
         "steps_ce_0_1_to_0_01": _optional(r.steps_ce_0_1_to_0_01),
-        "gradient_noise": float(r.gradient_noise),
+        "gradient_noise": gradient_noise(
+            ctx.model, ctx.data.train, ctx.settings.gradient_noise_batch_size
+        ),
     }
 
 
 def _srr_measures(ctx: _Context) -> dict[str, float]:
-    from genlab.torch.srr import measure_srr
-
-    s = ctx.settings
-    profile = measure_srr(
-        ctx.model,
-        ctx.data.train,
-        eps=s.srr_eps,
-        normalize_tokens=s.srr_normalize_tokens,
-        max_samples=s.srr_samples,
-        batch_size=min(s.batch_size, 256),
-        seed=ctx.seed,
-    )
-    return profile.summary()
+    return ctx.srr_profile(ctx.settings.srr_settings()).summary()
 
 
 # One function per group; each returns every measure of its group.
@@ -619,6 +844,91 @@ _MARGIN_DEPENDENT = frozenset(
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelMeasures:
+    """Result of :func:`measure_model`.
+
+    Attributes
+    ----------
+    values : dict of str to float
+        name -> value, as :func:`compute_measures` returns it.
+    srr_profiles : dict of str to SRRProfile
+        The per-layer SRR profile under each requested preset of
+        :data:`genlab.torch.srr.SRR_PRESETS`.
+    """
+
+    values: dict[str, float]
+    srr_profiles: dict[str, SRRProfile]
+
+
+def _base_name(name: str) -> str:
+    return name.removesuffix(ADJUSTED_SUFFIX) if name.endswith(ADJUSTED_SUFFIX) else name
+
+
+def measure_model(
+    model: nn.Module,
+    result: TrainResult,
+    data: DatasetSplit,
+    *,
+    names: Iterable[str] | None = None,
+    seed: int = 0,
+    settings: MeasureSettings | None = None,
+    srr_presets: Iterable[str] = (),
+) -> ModelMeasures:
+    """:func:`compute_measures`, plus the model's per-layer SRR profiles under named presets.
+
+    A profile is measured once even when the SRR family needs it too (the settings of the SRR
+    family equal to a preset share its measurement). Arguments as :func:`compute_measures`;
+    ``srr_presets`` names entries of :data:`genlab.torch.srr.SRR_PRESETS` ("crate", "output").
+    """
+    if not isinstance(result, TrainResult):
+        raise TypeError(f"result: expected a TrainResult, got {type(result).__name__}")
+    if not isinstance(data, DatasetSplit):
+        raise TypeError(f"data: expected a DatasetSplit, got {type(data).__name__}")
+    wanted = list(MEASURES) if names is None else list(names)
+    unknown = [n for n in wanted if n not in MEASURES]
+    if unknown:
+        raise ValueError(
+            f"names: unknown measure(s) {', '.join(map(repr, unknown))}; see "
+            "genlab.torch.measures.MEASURES for the accepted names"
+        )
+    presets = list(srr_presets)
+    for preset in presets:
+        check_choice(preset, "srr_presets", tuple(SRR_PRESETS))
+    ctx = _Context(model, result, data, settings or MeasureSettings(), seed)
+    needed = {_base_name(n) for n in wanted}
+    values: dict[str, float] = {}
+    for group, members in _GROUPS:
+        if needed.intersection(members):
+            values.update(group(ctx))
+    negative = []
+    for name in wanted:
+        if name.endswith(ADJUSTED_SUFFIX):
+            base = values[_base_name(name)]
+            values[name] = size_adjusted(_base_name(name), base, ctx.m)
+            if base < 0 and not name.startswith("log_"):
+                negative.append(_base_name(name))
+    if negative:
+        warnings.warn(
+            f"size-adjusted measures of negative values are NaN (sqrt(v / m) is not real): "
+            f"{', '.join(negative)}",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+    gamma = ctx.gamma_if_computed()
+    if gamma is not None and gamma <= 0 and any(_base_name(n) in _MARGIN_DEPENDENT for n in wanted):
+        warnings.warn(
+            f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
+            "measures that divide by gamma^2 are NaN; the model does not fit its training set",
+            DegenerateDataWarning,
+            stacklevel=2,
+        )
+    return ModelMeasures(
+        values={n: float(values[n]) for n in wanted},
+        srr_profiles={p: ctx.srr_profile(SRR_PRESETS[p]) for p in presets},
+    )
+
+
 def compute_measures(
     model: nn.Module,
     result: TrainResult,
@@ -636,12 +946,12 @@ def compute_measures(
         The trained classifier (on any device; not modified). The SRR family needs a genlab model
         (``return_intermediates``).
     result : TrainResult
-        Its training result (initial weights, optimization measures).
+        Its training result (initial weights, optimization milestones).
     data : DatasetSplit
         The data it was trained on; measures use ``data.train``.
     names : iterable of str, optional
-        Measures to compute (keys of :data:`MEASURES`); None computes all. Only the groups needed
-        run (the flatness searches are the expensive ones).
+        Measures to compute (keys of :data:`MEASURES`, size-adjusted forms included); None
+        computes all. Only the groups needed run (the flatness searches are the expensive ones).
     seed : int
         Seed of the flatness searches' noise and of the example subsets.
     settings : MeasureSettings, optional
@@ -651,7 +961,8 @@ def compute_measures(
     -------
     dict of str to float
         name -> value, in the order of ``names`` (registry order when None). NaN where a measure
-        is undefined (margin <= 0, a cross-entropy milestone never reached).
+        is undefined (margin <= 0, a cross-entropy milestone never reached, the size-adjusted
+        form of a negative value).
 
     Raises
     ------
@@ -663,7 +974,7 @@ def compute_measures(
     genlab.errors.NumericalWarning
         A flatness search did not converge.
     genlab.errors.DegenerateDataWarning
-        The margin is not positive.
+        The margin is not positive; a size-adjusted form is undefined.
 
     Examples
     --------
@@ -676,30 +987,6 @@ def compute_measures(
     >>> result = train(model, data, TrainConfig(optimizer="adam", lr=1e-3, epochs=2, ce_target=None))
     >>> m = compute_measures(model, result, data, names=["params", "param_norm", "path_norm"])
     >>> m["params"]
-    26122.0
+    25856.0
     """
-    if not isinstance(result, TrainResult):
-        raise TypeError(f"result: expected a TrainResult, got {type(result).__name__}")
-    if not isinstance(data, DatasetSplit):
-        raise TypeError(f"data: expected a DatasetSplit, got {type(data).__name__}")
-    wanted = list(MEASURES) if names is None else list(names)
-    unknown = [n for n in wanted if n not in MEASURES]
-    if unknown:
-        raise ValueError(
-            f"names: unknown measure(s) {', '.join(map(repr, unknown))}; see "
-            "genlab.torch.measures.MEASURES for the accepted names"
-        )
-    ctx = _Context(model, result, data, settings or MeasureSettings(), seed)
-    values: dict[str, float] = {}
-    for group, members in _GROUPS:
-        if any(n in members for n in wanted):
-            values.update(group(ctx))
-    gamma = ctx.gamma_if_computed()
-    if gamma is not None and gamma <= 0 and any(n in _MARGIN_DEPENDENT for n in wanted):
-        warnings.warn(
-            f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
-            "measures that divide by gamma^2 are NaN; the model does not fit its training set",
-            DegenerateDataWarning,
-            stacklevel=2,
-        )
-    return {n: float(values[n]) for n in wanted}
+    return measure_model(model, result, data, names=names, seed=seed, settings=settings).values

@@ -17,6 +17,15 @@ Two conventions decide which tokens of layer ``l`` are coded (``convention=``):
   tokens they project, ``LN(Z^l)``, and the sparsity of the ISTA output ``Z^{l+1}``; the SRR
   measure is their combination ``sparsity + R^c - R``.
 
+The sparsity term is normalized per token (``sparsity_normalization="token"``: nonzero entries
+per token, between 0 and d, the objective's ``||Z||_0 / N``) or as a fraction of the entries
+(``"fraction"``: ``||Z||_0 / (N d)``, between 0 and 1, as the SRR paper reports it).
+
+:data:`SRR_PRESETS` names the two settings users compare: ``"crate"`` reproduces the CRATE
+authors' measurement script (convention "crate", eps = 0.1, tokens unit-normalized within each
+head, sparsity as a fraction) and ``"output"`` measures the SRR objective itself on the layer
+outputs (convention "output", eps = 0.5, raw tokens, sparsity per token).
+
 Values are computed per image and summarized as mean and standard deviation over images.
 Measurement runs without gradients on the Rust kernels (CPU) or in torch (CUDA).
 """
@@ -25,7 +34,8 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterable, Iterator, Sequence
+import types
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,12 +49,56 @@ from genlab.torch import rate as trate
 from genlab.torch.data import Batches
 from genlab.torch.models import IntermediatesModel, LayerIntermediates
 
-__all__ = ["CONVENTIONS", "SRRProfile", "layer_srr", "measure_srr", "srr_penalty"]
+__all__ = [
+    "CONVENTIONS",
+    "SPARSITY_NORMALIZATIONS",
+    "SRR_PRESETS",
+    "SRRProfile",
+    "SRRSettings",
+    "layer_srr",
+    "measure_srr",
+    "srr_penalty",
+]
 
 #: Accepted ``convention`` values.
 CONVENTIONS: tuple[str, ...] = ("output", "crate")
+#: Accepted ``sparsity_normalization`` values.
+SPARSITY_NORMALIZATIONS: tuple[str, ...] = ("token", "fraction")
 _PENALTY_MODES = ("random-layer", "all-layers")
 _EPS_HINT = " (epsilon itself, not epsilon^2)"
+
+
+@dataclasses.dataclass(frozen=True)
+class SRRSettings:
+    """How a model's SRR is measured: which tokens, eps, token normalization, sparsity scale."""
+
+    convention: str
+    eps: float
+    normalize_tokens: bool
+    sparsity_normalization: str
+
+    def __post_init__(self) -> None:
+        check_choice(self.convention, "convention", CONVENTIONS)
+        check_real(self.eps, "eps", positive=True, hint=_EPS_HINT)
+        if not isinstance(self.normalize_tokens, bool):
+            raise TypeError(
+                f"normalize_tokens: expected a bool, got {type(self.normalize_tokens).__name__}"
+            )
+        check_choice(self.sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
+
+
+#: Named measurement settings: ``"crate"`` (the CRATE authors' script) and ``"output"`` (the SRR
+#: objective on the layer outputs).
+SRR_PRESETS: Mapping[str, SRRSettings] = types.MappingProxyType(
+    {
+        "crate": SRRSettings(
+            convention="crate", eps=0.1, normalize_tokens=True, sparsity_normalization="fraction"
+        ),
+        "output": SRRSettings(
+            convention="output", eps=0.5, normalize_tokens=False, sparsity_normalization="token"
+        ),
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +123,8 @@ class SRRProfile:
         Whether tokens were unit-normalized (within each head for R^c).
     convention : str
         "output" or "crate" (see the module docstring).
+    sparsity_normalization : str
+        "token" (nonzeros per token) or "fraction" (of the entries).
     """
 
     coding_rate: NDArray[np.float64]
@@ -83,6 +139,7 @@ class SRRProfile:
     eps: float
     normalize_tokens: bool
     convention: str
+    sparsity_normalization: str = "token"
 
     @property
     def depth(self) -> int:
@@ -122,6 +179,7 @@ def layer_srr(
     normalize_tokens: bool = False,
     convention: str = "output",
     lam: float = 1.0,
+    sparsity_normalization: str = "token",
 ) -> dict[str, Tensor]:
     """R, R^c, sparsity and the SRR measure of one layer, per image (shape (B,) each).
 
@@ -140,6 +198,8 @@ def layer_srr(
         Which tokens are coded (module docstring).
     lam : float
         Weight of the sparsity in the SRR measure (1 in the paper).
+    sparsity_normalization : {"token", "fraction"}
+        Nonzero entries per token, or the fraction of nonzero entries (module docstring).
 
     Returns
     -------
@@ -149,8 +209,9 @@ def layer_srr(
     """
     eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
     check_choice(convention, "convention", CONVENTIONS)
+    check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     output = layer.output.double()
-    if convention == "output":
+    if convention == "output" and sparsity_normalization == "token":
         subspaces = layer.subspaces.double()
         norm = normalize_tokens
         return {
@@ -163,13 +224,22 @@ def layer_srr(
                 output, subspaces, eps=eps, lam=lam, normalize_tokens=norm
             ),
         }
-    rc = trate.compressed_coding_rate_projected(
-        layer.head_tokens.double(), eps=eps, normalize_tokens=normalize_tokens
-    )
-    r = trate.coding_rate(
-        layer.normalized_input.double(), eps=eps, normalize_tokens=normalize_tokens
-    )
+    if convention == "output":
+        subspaces = layer.subspaces.double()
+        rc = trate.compressed_coding_rate(
+            output, subspaces, eps=eps, normalize_tokens=normalize_tokens
+        )
+        r = trate.coding_rate(output, eps=eps, normalize_tokens=normalize_tokens)
+    else:
+        rc = trate.compressed_coding_rate_projected(
+            layer.head_tokens.double(), eps=eps, normalize_tokens=normalize_tokens
+        )
+        r = trate.coding_rate(
+            layer.normalized_input.double(), eps=eps, normalize_tokens=normalize_tokens
+        )
     nonzeros = trate.sparsity(output)
+    if sparsity_normalization == "fraction":
+        nonzeros = nonzeros / output.shape[-1]
     return {
         "coding_rate": r,
         "compressed_coding_rate": rc,
@@ -221,6 +291,7 @@ def measure_srr(
     normalize_tokens: bool = False,
     convention: str = "output",
     lam: float = 1.0,
+    sparsity_normalization: str = "token",
     max_samples: int | None = None,
     batch_size: int = 256,
     seed: int = 0,
@@ -244,6 +315,8 @@ def measure_srr(
         Which tokens are coded (module docstring).
     lam : float
         Weight of the sparsity in the SRR measure.
+    sparsity_normalization : {"token", "fraction"}
+        Nonzero entries per token, or the fraction of nonzero entries.
     max_samples : int, optional
         Measure at most this many images (a seeded random subset of a Dataset; the first ones of
         a loader or tensor).
@@ -281,6 +354,7 @@ def measure_srr(
         )
     eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
     check_choice(convention, "convention", CONVENTIONS)
+    check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     if max_samples is not None and (isinstance(max_samples, bool) or max_samples < 1):
         raise ValueError(f"max_samples: expected a positive int or None, got {max_samples!r}")
     device = next(model.parameters()).device
@@ -297,6 +371,7 @@ def measure_srr(
                     normalize_tokens=normalize_tokens,
                     convention=convention,
                     lam=lam,
+                    sparsity_normalization=sparsity_normalization,
                 )
                 for layer in layers
             ]
@@ -331,6 +406,7 @@ def measure_srr(
         eps=eps,
         normalize_tokens=bool(normalize_tokens),
         convention=convention,
+        sparsity_normalization=sparsity_normalization,
     )
 
 

@@ -91,8 +91,6 @@ class TrainConfig:
         Batch size of evaluation passes.
     evaluate_test : bool
         Evaluate the test set at every epoch (it is always evaluated at the end).
-    gradient_noise : bool
-        Measure the gradient noise at the end of training (one extra pass with gradients).
     """
 
     optimizer: str = "sgd"
@@ -115,7 +113,6 @@ class TrainConfig:
     srr_normalize_tokens: bool = False
     eval_batch_size: int = 1024
     evaluate_test: bool = True
-    gradient_noise: bool = True
 
     def __post_init__(self) -> None:
         check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
@@ -212,10 +209,6 @@ class TrainResult:
         Optimizer steps until the training cross-entropy first reached 0.1 (None if never).
     steps_ce_0_1_to_0_01 : int or None
         Steps from there until it first reached 0.01 (None if either was never reached).
-    gradient_noise : float
-        Variance of the mini-batch gradients at the end: ``mean_b ||g_b - g_bar||^2`` over one
-        pass in mini-batches of ``batch_size`` (evaluation mode, cross-entropy only); NaN when not
-        measured.
     wall_time : float
         Seconds, evaluations included.
     device : str
@@ -238,7 +231,6 @@ class TrainResult:
     initial_state: dict[str, Tensor]
     steps_to_ce_0_1: int | None
     steps_ce_0_1_to_0_01: int | None
-    gradient_noise: float
     wall_time: float
     device: str
     config: TrainConfig
@@ -537,9 +529,6 @@ def train(
 
     final_train_loss, final_train_acc = history[-1].train_loss, history[-1].train_accuracy
     final_test_loss, final_test_acc = _evaluate(model, test_batches, config.eval_batch_size)
-    noise = float("nan")
-    if config.gradient_noise and not diverged:
-        noise = gradient_noise(model, train_batches, config.batch_size)
     first, second = milestones.first, milestones.second
     return TrainResult(
         history=tuple(history),
@@ -556,7 +545,6 @@ def train(
         initial_state=initial_state,
         steps_to_ce_0_1=first,
         steps_ce_0_1_to_0_01=second - first if first is not None and second is not None else None,
-        gradient_noise=noise,
         wall_time=time.perf_counter() - started,
         device=str(device),
         config=config,
