@@ -4,8 +4,10 @@ Subcommands
 -----------
 demo
     Exercise the kernels on generated data and print the results.
-study run CONFIG --out DIR / study rank DIR / study report DIR
-    The study harness (see :mod:`genlab.study`).
+study run CONFIG --out DIR / study rank DIR / study report DIR [--out OUT] / study publish DIR OUT
+    The study harness (see :mod:`genlab.study`). ``publish`` copies the store as one file into
+    OUT and writes the report beside it: ``genlab study report OUT --out OUT`` then regenerates
+    the same table, byte for byte.
 """
 
 from __future__ import annotations
@@ -147,16 +149,19 @@ def _study_rank(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study_report(args: argparse.Namespace, directory: str | None = None) -> int:
+def _study_report(
+    args: argparse.Namespace, directory: str | None = None, out: str | None = None
+) -> int:
     from genlab.study.report import ranking_markdown, write_report
 
     directory = directory or args.dir
+    out = out or getattr(args, "out_dir", None) or str(Path(directory) / "report")
     include = getattr(args, "include_nonconverged", False)
     _store, meta, config, records, table, notes = _study_table(
         directory, include_nonconverged=include, gap=getattr(args, "gap", None)
     )
     path = write_report(
-        Path(directory) / "report",
+        out,
         records,
         table,
         meta=meta,
@@ -166,6 +171,17 @@ def _study_report(args: argparse.Namespace, directory: str | None = None) -> int
     print(ranking_markdown(table))
     print(f"Report: {path.resolve()}")
     return 0
+
+
+def _study_publish(args: argparse.Namespace) -> int:
+    from genlab.study.store import Store
+
+    source = Store(args.dir)
+    if not source.exists():
+        raise SystemExit(f"genlab study: {args.dir} holds no study (no {Store.FILENAME})")
+    target = source.copy_to(args.target)
+    print(f"Store copied to {target.path} (one file, {target.path.stat().st_size:,} bytes)")
+    return _study_report(args, directory=args.target, out=args.target)
 
 
 def _add_study_parser(sub: Any) -> None:
@@ -198,7 +214,20 @@ def _add_study_parser(sub: Any) -> None:
     report.add_argument("dir", help="study directory")
     report.add_argument("--include-nonconverged", action="store_true")
     report.add_argument("--gap", choices=["loss", "error"], help="overrides [ranking] gap")
+    report.add_argument(
+        "--out", dest="out_dir", help="where to write the report (default: DIR/report)"
+    )
     report.set_defaults(func=_study_report)
+
+    publish = verbs.add_parser(
+        "publish",
+        help="copy the store (one file) and write its report side by side, for a results folder",
+    )
+    publish.add_argument("dir", help="study directory")
+    publish.add_argument("target", help="folder for the copy and the report (e.g. docs/results/X)")
+    publish.add_argument("--include-nonconverged", action="store_true")
+    publish.add_argument("--gap", choices=["loss", "error"], help="overrides [ranking] gap")
+    publish.set_defaults(func=_study_publish)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -121,12 +121,35 @@ class Store:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for writing: creates the store (WAL mode, full sync) if needed."""
         self.directory.mkdir(parents=True, exist_ok=True)
         with closing(sqlite3.connect(self.path, timeout=60.0)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
             yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection: reading a study (a published one too) never changes its file."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no study store here")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=60.0)) as conn:
+            yield conn
+
+    def copy_to(self, directory: str | Path) -> Store:
+        """A consistent single-file copy of the store in ``directory`` (SQLite's backup, then
+        rollback-journal mode, so that the copy is one file that readers leave untouched)."""
+        target = Store(directory)
+        target.directory.mkdir(parents=True, exist_ok=True)
+        if target.path.resolve() == self.path.resolve():
+            raise ValueError(f"{directory}: is the study directory itself")
+        target.path.unlink(missing_ok=True)
+        with self._read() as source, closing(sqlite3.connect(target.path)) as copy:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+        return target
 
     def exists(self) -> bool:
         """Whether the directory already holds a store."""
@@ -161,7 +184,7 @@ class Store:
 
     def meta(self) -> dict[str, str]:
         """The recorded configuration and provenance."""
-        with self._connect() as conn:
+        with self._read() as conn:
             return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
     def finished_ids(self) -> set[str]:
@@ -199,7 +222,7 @@ class Store:
 
     def records(self) -> list[RunRecord]:
         """Every stored run, in the order they finished."""
-        with self._connect() as conn:
+        with self._read() as conn:
             present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
             # A store written before a column existed reads it as absent (NULL).
             columns = ", ".join(
