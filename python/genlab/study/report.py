@@ -35,7 +35,7 @@ def _figure(width: float, height: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
@@ -158,7 +158,7 @@ def _stability_plot(table: RankingTable, path: Path) -> bytes | None:
     fig = _figure(5.5, 5.2)
     ax = fig.subplots()
     ax.scatter(a, b, s=18, color="#4c72b0")
-    top = set(sorted(names, key=lambda n: -(s.psi[n][0] + s.psi[n][1]))[:6])
+    top = set(sorted(names, key=lambda n: -(s.psi[n][0] + s.psi[n][1]))[:4])
     for n, x, y in zip(names, a, b, strict=True):
         if n in top:
             ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -237,6 +237,7 @@ def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
                     ax.fill_between(layers, mean - std, mean + std, color=f"C{k % 10}", alpha=0.15)
             ax.set_title(f"{title} [{preset}]", fontsize=9)
             ax.set_xlabel("layer")
+            ax.xaxis.get_major_locator().set_params(integer=True)
         row[0].legend(fontsize=8)
     fig.suptitle(
         "Per-layer sparse rate reduction of the trained models (mean +- std over models), "

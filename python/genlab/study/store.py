@@ -140,7 +140,8 @@ class Store:
 
     def copy_to(self, directory: str | Path) -> Store:
         """A consistent single-file copy of the store in ``directory`` (SQLite's backup, then
-        rollback-journal mode, so that the copy is one file that readers leave untouched)."""
+        rollback-journal mode and a vacuum, so that the copy is one compact file that readers
+        leave untouched)."""
         target = Store(directory)
         target.directory.mkdir(parents=True, exist_ok=True)
         if target.path.resolve() == self.path.resolve():
@@ -149,6 +150,7 @@ class Store:
         with self._read() as source, closing(sqlite3.connect(target.path)) as copy:
             source.backup(copy)
             copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute("VACUUM")
         return target
 
     def exists(self) -> bool:
