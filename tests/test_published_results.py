@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
-from genlab.cli import main  # noqa: E402
+from genlab.cli import main
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 PUBLISHED = sorted(p.parent for p in RESULTS.glob("*/study.sqlite"))
