@@ -1,6 +1,6 @@
 """Tensor (triple-wise) attention and ordinary softmax attention.
 
-For each query i, tensor attention is (``spec/tensor_attention.md``; Alman and Song, ICLR 2024)::
+For each query i, tensor attention is (``docs/formulas/attention.md``; Alman and Song, ICLR 2024)::
 
     O_i = sum_{j,k} softmax_{(j,k)}(s <q_i, k1_j, k2_k>) (v1_j * v2_k),
     <q, a, b> = sum_l q_l a_l b_l,

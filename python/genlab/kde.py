@@ -1,6 +1,6 @@
 """Kernel density estimation in high dimensions.
 
-Exact, streaming and parallel (``spec/kde.md``): squared distances by blocked GEMM, log-sum-exp
+Exact, streaming and parallel (``docs/formulas/kde.md``): squared distances by blocked GEMM, log-sum-exp
 over data blocks, float64 accumulation, memory independent of m x n, log densities that stay
 finite where a linear-space sum underflows (any d).
 

@@ -1,6 +1,6 @@
 """Rank complexity measures against generalization.
 
-Drop-in fast replacements and the study-level coefficients of ``spec/rank.md``:
+Drop-in fast replacements and the study-level coefficients of ``docs/formulas/ranking.md``:
 
 - :func:`kendalltau`: ``scipy.stats.kendalltau`` (same arguments, same values), plus tau-a;
 - :func:`kendalltau_many`: many columns against one target in one parallel call;

@@ -1,6 +1,6 @@
 """Tensor (triple-wise) attention for training: autograd on CPU and CUDA.
 
-The formulas are those of :mod:`genlab.attention` (``spec/tensor_attention.md``)::
+The formulas are those of :mod:`genlab.attention` (``docs/formulas/attention.md``)::
 
     O_i = sum_{j,k} softmax_{(j,k)}(s <q_i, k1_j, k2_k> + b_j + b_k) (v1_j * v2_k)
 

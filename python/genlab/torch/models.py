@@ -5,7 +5,7 @@ return_intermediates=True)`` also returns, per layer, the tensors that sparse-ra
 measurement needs (:class:`LayerIntermediates`), taken from the one forward pass (no second
 implementation of the layer).
 
-CRATE layer ``l`` (tokens as rows, class token included), ``spec/study.md``::
+CRATE layer ``l`` (tokens as rows, class token included), ``docs/formulas/crate.md``::
 
     Z_half = Z + s * MSSA(LN(Z))          s = +1 (s = -1 for "crate-n")
     Z_next = ISTA(LN(Z_half))             no residual around ISTA (as in the released code)

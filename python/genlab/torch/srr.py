@@ -2,7 +2,7 @@
 
 Every quantity comes from :mod:`genlab.rate` / :mod:`genlab.torch.rate` (one home per formula),
 applied to the per-layer tensors a genlab model reports with ``return_intermediates=True``
-(:class:`genlab.torch.models.LayerIntermediates`). Conventions (``spec/rate.md``): tokens are
+(:class:`genlab.torch.models.LayerIntermediates`). Conventions (``docs/formulas/rate.md``): tokens are
 rows, the class token is included, ``eps`` is epsilon (not epsilon^2), sparsity is ``||Z||_0 / N``
 (nonzero entries per token, between 0 and d), and the SRR measure of Hu et al. (2024) is
 ``sparsity + R^c - R`` (lower is better).
@@ -112,7 +112,8 @@ class SRRProfile:
     compressed_coding_rate, compressed_coding_rate_std : ndarray, shape (L,)
         R^c per layer.
     sparsity, sparsity_std : ndarray, shape (L,)
-        Nonzero entries per token of the layer output, ``||Z^{l+1}||_0 / N``.
+        Nonzeros of the layer output: per token, ``||Z^{l+1}||_0 / N``, or as a fraction of the
+        entries, ``||Z^{l+1}||_0 / (N d)`` (``sparsity_normalization``).
     srr_measure, srr_measure_std : ndarray, shape (L,)
         ``sparsity + R^c - R`` per layer (lower is better).
     n_samples : int

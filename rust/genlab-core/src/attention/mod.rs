@@ -10,7 +10,7 @@
 //! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial, whose
 //!   multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
 //!
-//! Formulas and invariants: `../shared/spec/tensor_attention.md`. Inputs are flat row-major
+//! Formulas and invariants: `docs/formulas/attention.md`. Inputs are flat row-major
 //! slices of `batch` independent problems, each (n, d) for queries and keys and (n, dv) for values.
 
 mod kernels;

@@ -1,6 +1,6 @@
 //! Exact kernel density estimation in high dimensions.
 //!
-//! Formulas: `../shared/spec/kde.md` (Biroli and Mezard 2024 for the regimes; Kolchinsky and Tracey
+//! Formulas: `docs/formulas/kde.md` (Biroli and Mezard 2024 for the regimes; Kolchinsky and Tracey
 //! 2017, Saxe et al. 2018 for the information plane).
 //!
 //! - [`log_density`]: exact weighted log-density of m queries against n data points, squared

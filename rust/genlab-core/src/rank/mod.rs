@@ -2,7 +2,7 @@
 //! tau-a), its batched forms, the granulated Kendall coefficient, the conditional-mutual-information
 //! score and the robust sign-error.
 //!
-//! Formulas: `../shared/spec/rank.md`. All functions take measures and gaps as f64 slices;
+//! Formulas: `docs/formulas/ranking.md`. All functions take measures and gaps as f64 slices;
 //! hyperparameters arrive as integer codes (one column per axis), already encoded by the caller.
 
 pub mod across;
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn spec_example_all_variants() {
-        // x = [1,1,2,3], y = [1,2,3,4]: tau-a 0.8333, tau-b 0.9129, tau-c 0.9375 (spec/rank.md).
+        // x = [1,1,2,3], y = [1,2,3,4]: tau-a 0.8333, tau-b 0.9129, tau-c 0.9375 (docs/formulas/ranking.md).
         let x = [1.0, 1.0, 2.0, 3.0];
         let y = [1.0, 2.0, 3.0, 4.0];
         let c = pair_counts(&x, &y);

@@ -1,5 +1,5 @@
 //! Coding rates and sparse rate reduction over many token groups (CRATE, Yu et al. 2023; SRR
-//! measure, Hu et al. 2024). Formulas and conventions: `../shared/spec/rate.md`.
+//! measure, Hu et al. 2024). Formulas and conventions: `docs/formulas/rate.md`.
 //!
 //! A group is a matrix Z of N tokens (rows) by d features. With `eps` the distortion epsilon (not
 //! epsilon^2):
