@@ -129,6 +129,16 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
     return int(n_jobs)
 
 
+def check_int(value: object, name: str, *, minimum: int) -> int:
+    """``value`` as an int: ``TypeError`` unless an integer (not bool), ``ValueError`` below
+    ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+    return int(value)
+
+
 def check_real(
     value: object, name: str, *, positive: bool = False, nonnegative: bool = False, hint: str = ""
 ) -> float:

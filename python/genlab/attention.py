@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._validation import as_float_array, check_choice, check_n_jobs
+from genlab._options import physical_memory, tensor_attention_mask
+from genlab._validation import as_float_array, check_choice, check_int, check_n_jobs
 from genlab.errors import NumericalWarning
 
 __all__ = [
@@ -125,21 +124,6 @@ class PolyAttentionResult:
         return self.plan.error_bound
 
 
-def _physical_memory() -> float:
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
-        return 8.0 * 2**30
-
-
-def _check_int(value: object, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_positive(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
@@ -160,25 +144,6 @@ def _check_scale(scale: object, d: int) -> float:
     return s
 
 
-def _tensor_mask(mask: object) -> tuple[str, int, int]:
-    """``mask`` as the extension's (kind, w1, w2)."""
-    if mask is None:
-        return "none", 0, 0
-    if isinstance(mask, str):
-        if mask != "causal":
-            raise ValueError(
-                f"mask: expected None, 'causal' or a pair of window sizes (w1, w2), got {mask!r}"
-            )
-        return "causal", 0, 0
-    if isinstance(mask, Sequence) and len(mask) == 2:
-        w1 = _check_int(mask[0], "mask[0] (window w1)", minimum=1)
-        w2 = _check_int(mask[1], "mask[1] (window w2)", minimum=1)
-        return "window", w1, w2
-    raise TypeError(
-        f"mask: expected None, 'causal' or a pair of window sizes (w1, w2), got {mask!r}"
-    )
-
-
 def _attention_mask(mask: object) -> tuple[str, int]:
     """``mask`` of ordinary attention as the extension's (kind, window)."""
     if mask is None:
@@ -187,7 +152,7 @@ def _attention_mask(mask: object) -> tuple[str, int]:
         if mask != "causal":
             raise ValueError(f"mask: expected None, 'causal' or a window size, got {mask!r}")
         return "causal", 0
-    return "window", _check_int(mask, "mask (window size)", minimum=1)
+    return "window", check_int(mask, "mask (window size)", minimum=1)
 
 
 def _prepare(
@@ -301,14 +266,14 @@ def poly_plan(
     (6, 210, True)
     """
     basis = check_choice(basis, "basis", _BASES)
-    degree = None if degree is None else _check_int(degree, "degree", minimum=0)
+    degree = None if degree is None else check_int(degree, "degree", minimum=0)
     tol = None if tol is None else _check_positive(tol, "tol")
     if degree is None and tol is None:
         tol = DEFAULT_TOL
     limit = math.inf if memory_limit is None else _check_positive(memory_limit, "memory_limit")
     raw = _core.poly_plan(
         float(logit_range),
-        _check_int(d, "d", minimum=1),
+        check_int(d, "d", minimum=1),
         degree=degree,
         tol=tol,
         basis=basis,
@@ -427,7 +392,7 @@ def tensor_attention(
         ).output
     if degree is not None or tol is not None:
         raise ValueError("degree and tol apply to method='poly' only; got method='exact'")
-    kind, w1, w2 = _tensor_mask(mask)
+    kind, w1, w2 = tensor_attention_mask(mask)
     (q, k1, k2, v1, v2), lead, n, d, dv, dtype = _prepare(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
@@ -515,11 +480,11 @@ def tensor_attention_poly(
     True
     """
     basis = check_choice(basis, "basis", _BASES)
-    degree = None if degree is None else _check_int(degree, "degree", minimum=0)
+    degree = None if degree is None else check_int(degree, "degree", minimum=0)
     tol = None if tol is None else _check_positive(tol, "tol")
     if degree is None and tol is None:
         tol = DEFAULT_TOL
-    kind, w1, w2 = _tensor_mask(mask)
+    kind, w1, w2 = tensor_attention_mask(mask)
     (q, k1, k2, v1, v2), lead, n, d, dv, dtype = _prepare(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
@@ -536,7 +501,7 @@ def tensor_attention_poly(
         degree=degree,
         tol=tol,
         basis=basis,
-        memory_limit=_physical_memory(),
+        memory_limit=physical_memory(),
         n_jobs=check_n_jobs(n_jobs),
     )
     plan = _plan(raw, basis)

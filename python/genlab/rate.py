@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
+from genlab._options import SPARSITY_KINDS, check_eps
 from genlab._validation import as_float_array, check_choice, check_n_jobs, check_real
 from genlab.errors import NumericalWarning
 
@@ -59,8 +60,6 @@ __all__ = [
 ]
 
 # Accepted ``sparsity`` / ``kind`` values and the eps reminder, shared with genlab.torch.rate.
-_SPARSITY_KINDS = ("l0", "l1")
-_EPS_HINT = " (epsilon itself, not epsilon^2)"
 
 
 def _tokens(Z: ArrayLike, name: str, min_ndim: int) -> NDArray[Any]:
@@ -118,7 +117,7 @@ def _rates(
     the functions that take them, the ``subspaces`` (U,); runs the kernel ``core_fn`` of the public
     function ``fn``, and returns its values in the batch shape, with a warning (pointed at the
     caller of ``fn``) when factorizations were jittered."""
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
+    eps = check_eps(eps)
     Za = _tokens(Z, name, group_ndim)
     values, jittered = core_fn(
         _as_groups(Za, group_ndim),
@@ -142,7 +141,7 @@ def _rates(
 
 
 def _sparsity_options(lam: float, sparsity: str) -> dict[str, Any]:
-    check_choice(sparsity, "sparsity", _SPARSITY_KINDS)
+    check_choice(sparsity, "sparsity", SPARSITY_KINDS)
     return {"lam": check_real(lam, "lam", nonnegative=True), "sparsity": sparsity}
 
 
@@ -500,7 +499,7 @@ def sparsity(Z: ArrayLike, *, kind: str = "l0", n_jobs: int | None = None) -> ND
     >>> float(sparsity(Z)), float(sparsity(Z, kind="l1"))
     (1.5, 3.0)
     """
-    check_choice(kind, "kind", _SPARSITY_KINDS)
+    check_choice(kind, "kind", SPARSITY_KINDS)
     Za = _tokens(Z, "Z", 2)
     values = _core.sparsity(_as_groups(Za), kind=kind, n_jobs=check_n_jobs(n_jobs))
     return values.reshape(Za.shape[:-2])

@@ -6,8 +6,8 @@ Command line: ``genlab study run CONFIG.toml --out DIR``, ``genlab study rank DI
 :func:`genlab.study.ranking.rank_measures`, :func:`genlab.study.report.write_report`.
 
 Pieces: ``config`` (TOML, validated), ``grid`` (runs), ``store`` (SQLite, resumable),
-``executors`` (local, process pool, Ray), ``runner`` (train and measure one model), ``ranking``,
-``report``.
+``worker`` (train and measure one model), ``executors`` (in process, process pool, Ray),
+``runner`` (a whole study), ``ranking`` (statistics), ``report`` (tables and plots).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 from genlab.study.config import MeasuresConfig
 from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
+from genlab.study.worker import run_one
 
 __all__ = ["ProgressEvent", "execute", "threads_per_task"]
 
@@ -58,8 +59,6 @@ def _init_worker(devices: Any, events: Any, threads: int) -> None:
 
 
 def _pool_task(spec: RunSpec, measures: MeasuresConfig) -> RunRecord:
-    from genlab.study.runner import run_one
-
     events = _WORKER["events"]
 
     def progress(epoch: int, epochs: int) -> None:
@@ -82,8 +81,6 @@ def _local(
     device: str,
     on_progress: Callable[[ProgressEvent], None] | None,
 ) -> Iterator[RunRecord]:
-    from genlab.study.runner import run_one
-
     threads = threads_per_task(jobs)
     if jobs == 1:
         dev = _devices(device, 1)[0]
@@ -127,8 +124,6 @@ def _local(
 
 
 def _ray_task(spec: RunSpec, measures: MeasuresConfig, device: str, threads: int) -> RunRecord:
-    from genlab.study.runner import run_one
-
     return run_one(spec, measures=measures, device=device, threads=threads)
 
 

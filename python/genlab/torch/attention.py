@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab import _core
-from genlab.attention import _physical_memory, _tensor_mask, poly_plan
+from genlab._options import physical_memory, tensor_attention_mask
+from genlab.attention import poly_plan
 
 __all__ = ["TensorAttention", "attention_weights", "logit_bound", "tensor_attention"]
 
@@ -65,7 +66,7 @@ class _Masks:
     additive bias (None: none) of shape (batch, n)."""
 
     def __init__(self, mask: object, n: int, device: torch.device, key_bias: Tensor | None):
-        kind, w1, w2 = _tensor_mask(mask)
+        kind, w1, w2 = tensor_attention_mask(mask)
         self.kind = kind
         self.windows = (w1, w2)
         self.key_bias = key_bias
@@ -324,7 +325,7 @@ def _poly(
     if q.device.type == "cuda":
         limit = float(torch.cuda.mem_get_info(q.device)[0])
     else:
-        limit = _physical_memory()
+        limit = physical_memory()
     plan = poly_plan(
         logit_bound(q, k1, k2, scale=scale) if logit_range is None else logit_range,
         d,
@@ -675,7 +676,7 @@ class TensorAttention(nn.Module):
             raise ValueError(
                 "dropout: the polynomial method cannot drop attention weights; use dropout=0"
             )
-        _tensor_mask(mask)
+        tensor_attention_mask(mask)
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
         self.kdim = embed_dim if kdim is None else kdim

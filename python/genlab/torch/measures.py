@@ -107,7 +107,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from genlab._validation import check_choice, check_real
+from genlab._options import check_eps
+from genlab._validation import check_choice
 from genlab.errors import DegenerateDataWarning
 from genlab.torch._flatness import (
     FlatnessSearch,
@@ -319,7 +320,7 @@ class MeasureSettings:
     def __post_init__(self) -> None:
         # Checked where they enter, so that a bad value fails before a model is trained.
         check_choice(self.srr_convention, "srr_convention", CONVENTIONS)
-        check_real(self.srr_eps, "srr_eps", positive=True, hint=" (epsilon, not epsilon^2)")
+        check_eps(self.srr_eps, "srr_eps")
         if not isinstance(self.srr_normalize_tokens, bool):
             raise TypeError(
                 "srr_normalize_tokens: expected a bool, got "

@@ -45,9 +45,9 @@ import torch
 from torch import Tensor
 
 from genlab import rate as _np_rate
+from genlab._options import SPARSITY_KINDS, check_eps
 from genlab._validation import check_choice, check_real
 from genlab.errors import NumericalWarning
-from genlab.rate import _EPS_HINT, _SPARSITY_KINDS
 
 __all__ = [
     "coding_rate",
@@ -121,7 +121,7 @@ def _check_compute_dtype(compute_dtype: object) -> torch.dtype:
 
 
 def _eps(eps: object) -> float:
-    return check_real(eps, "eps", positive=True, hint=_EPS_HINT)
+    return check_eps(eps)
 
 
 def _lam(lam: object) -> float:
@@ -557,7 +557,7 @@ def _sparse_objective(
     """R - R^c - lam * sparsity, or its negative, Hu et al.'s measure (``measure=True``)."""
     eps = _eps(eps)
     lam = _lam(lam)
-    check_choice(sparsity, "sparsity", _SPARSITY_KINDS)
+    check_choice(sparsity, "sparsity", SPARSITY_KINDS)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z, U, dtype = _check_pair(Z, U)
     return _run(
@@ -642,7 +642,7 @@ def sparsity(Z: Tensor, *, kind: str = "l0", compute_dtype: torch.dtype = torch.
     >>> sparsity(torch.tensor([[1.0, 0.0, -2.0], [0.0, 0.0, 3.0]]), kind="l1")
     tensor(3.)
     """
-    check_choice(kind, "kind", _SPARSITY_KINDS)
+    check_choice(kind, "kind", SPARSITY_KINDS)
     compute_dtype = _check_compute_dtype(compute_dtype)
     Z = _check_tensor(Z, "Z", 2, "(..., N, d)")
     return _run(_np_rate.sparsity, _sparsity, (Z,), Z.dtype, compute_dtype, kind=kind)

@@ -44,7 +44,8 @@ from numpy.typing import NDArray
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from genlab._validation import check_choice, check_real
+from genlab._options import check_eps
+from genlab._validation import check_choice
 from genlab.torch import rate as trate
 from genlab.torch.data import Batches
 from genlab.torch.models import IntermediatesModel, LayerIntermediates
@@ -65,7 +66,6 @@ CONVENTIONS: tuple[str, ...] = ("output", "crate")
 #: Accepted ``sparsity_normalization`` values.
 SPARSITY_NORMALIZATIONS: tuple[str, ...] = ("token", "fraction")
 _PENALTY_MODES = ("random-layer", "all-layers")
-_EPS_HINT = " (epsilon itself, not epsilon^2)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ class SRRSettings:
 
     def __post_init__(self) -> None:
         check_choice(self.convention, "convention", CONVENTIONS)
-        check_real(self.eps, "eps", positive=True, hint=_EPS_HINT)
+        check_eps(self.eps)
         if not isinstance(self.normalize_tokens, bool):
             raise TypeError(
                 f"normalize_tokens: expected a bool, got {type(self.normalize_tokens).__name__}"
@@ -208,7 +208,7 @@ def layer_srr(
         ``coding_rate``, ``compressed_coding_rate``, ``sparsity``, ``srr_measure``, in float64
         (the tokens are converted first, so float32 models lose nothing in the result).
     """
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
+    eps = check_eps(eps)
     check_choice(convention, "convention", CONVENTIONS)
     check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     output = layer.output.double()
@@ -353,7 +353,7 @@ def measure_srr(
             "model: expected a genlab model with per-layer intermediates "
             f"(genlab.torch.models), got {type(model).__name__}"
         )
-    eps = check_real(eps, "eps", positive=True, hint=_EPS_HINT)
+    eps = check_eps(eps)
     check_choice(convention, "convention", CONVENTIONS)
     check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     if max_samples is not None and (isinstance(max_samples, bool) or max_samples < 1):
