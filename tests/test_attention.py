@@ -98,7 +98,7 @@ def test_exact_matches_the_materialized_reference(
     np.testing.assert_allclose(got, reference(*x, mask=mask), rtol=1e-11, atol=1e-12)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     n=st.integers(1, 20),
     d=st.integers(1, 6),

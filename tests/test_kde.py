@@ -455,7 +455,7 @@ def test_mean_estimate_over_gaussian_datasets_is_the_smoothed_density() -> None:
     assert (np.abs(estimates.mean(axis=0) - truth) < 4 * standard_error).all()
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(
     seed=st.integers(0, 2**32 - 1),
     d=st.integers(1, 12),

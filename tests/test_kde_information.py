@@ -62,7 +62,7 @@ def test_matches_the_direct_estimator_with_labels() -> None:
     assert bits.to_bits() is bits
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(2, 120),

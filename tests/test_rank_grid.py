@@ -243,7 +243,7 @@ def test_tau_c_needs_averaged_replicates():
         granulated_kendall(measure, gap, hp, replicates="mean")
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(
     seeds=st.integers(1, 4),
     sizes=st.lists(st.integers(2, 3), min_size=1, max_size=3),

@@ -301,7 +301,7 @@ def non_constant(v) -> bool:
     return len(set(v)) > 1
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(pairs)
 def test_symmetric(xy):
     x, y = xy
@@ -320,7 +320,7 @@ integer_pairs = st.integers(min_value=3, max_value=60).flatmap(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(integer_pairs)
 def test_invariant_under_increasing_transforms(xy):
     # Integers and transforms that are exact in float64 (x^3 + 7, 2^y), so that no two distinct
@@ -334,7 +334,7 @@ def test_invariant_under_increasing_transforms(xy):
     assert a.pvalue == b.pvalue
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(st.lists(finite, min_size=2, max_size=60, unique=True))
 def test_self_and_negation(x):
     assert kendalltau(x, x).statistic == 1.0

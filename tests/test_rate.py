@@ -267,7 +267,7 @@ def token_groups(draw: st.DrawFn) -> NDArray[np.float64]:
     return np.random.default_rng(seed).normal(size=(n, d)) * scale
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(Z=token_groups(), eps=st.sampled_from([0.05, 0.5, 3.0]), seed=st.integers(0, 1000))
 def test_invariances_and_bounds(Z: NDArray[np.float64], eps: float, seed: int) -> None:
     g = np.random.default_rng(seed)
@@ -287,7 +287,7 @@ def test_invariances_and_bounds(Z: NDArray[np.float64], eps: float, seed: int) -
     assert float(ref_coding_rate(Z, eps, "tokens")) == pytest.approx(R, rel=1e-9, abs=1e-9)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(Z=token_groups(), k=st.integers(1, 3), p=st.integers(1, 4), seed=st.integers(0, 1000))
 def test_compressed_rate_properties(Z: NDArray[np.float64], k: int, p: int, seed: int) -> None:
     g = np.random.default_rng(seed)

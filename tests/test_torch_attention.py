@@ -22,7 +22,6 @@ from genlab.torch.attention import (  # noqa: E402
 
 EXACT = ("materialized", "chunked")
 MASKS = [None, "causal", (2, 5)]
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 def make(
@@ -397,7 +396,6 @@ def sqnr_db(signal: torch.Tensor, approx: torch.Tensor) -> float:
     return 10 * math.log10(float(signal.double().pow(2).sum() / noise.clamp_min(1e-300)))
 
 
-@cuda
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("method", [*EXACT, "poly"])
@@ -414,7 +412,6 @@ def test_cuda_matches_cpu(method: str, dtype: torch.dtype) -> None:
     assert all(t.grad is not None and torch.isfinite(t.grad).all() for t in xc)
 
 
-@cuda
 @pytest.mark.cuda
 def test_cuda_module_trains() -> None:
     torch.manual_seed(0)

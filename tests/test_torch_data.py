@@ -85,7 +85,7 @@ def test_label_noise_is_exact_and_seeded() -> None:
     assert bool((full_noise.train.tensors[1] != load_dataset().train.tensors[1]).all())
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15)
 @given(
     train_size=st.integers(1, 1347),
     noise=st.floats(0.0, 1.0),

@@ -182,7 +182,7 @@ def test_path_norm_of_a_two_layer_relu_net() -> None:
     assert torch.equal(net.hidden[0].weight.double(), W1)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20)
 @given(
     scales=st.lists(st.floats(0.1, 10.0), min_size=7, max_size=7),
     seed=st.integers(0, 1000),

@@ -16,7 +16,6 @@ from genlab import rate as np_rate  # noqa: E402
 from genlab.errors import NumericalWarning  # noqa: E402
 from genlab.torch import rate as trate  # noqa: E402
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 F64 = torch.float64
 
 # (name, torch function, numpy function, needs U, extra keyword arguments)
@@ -293,7 +292,7 @@ def test_bad_input_errors() -> None:
 # CUDA (skipped without a GPU)
 
 
-@cuda
+@pytest.mark.cuda
 @pytest.mark.parametrize(("name", "tfn", "nfn", "needs_u", "extra"), CASES, ids=CASE_IDS)
 def test_cuda_equals_numpy_api(
     name: str, tfn: Any, nfn: Any, needs_u: bool, extra: dict[str, Any]
@@ -305,7 +304,7 @@ def test_cuda_equals_numpy_api(
     np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-10, atol=1e-10)
 
 
-@cuda
+@pytest.mark.cuda
 def test_cuda_gradcheck_and_float32() -> None:
     g = torch.Generator().manual_seed(6)
     Z = (torch.rand(2, 6, 5, dtype=F64, generator=g) + 0.1).cuda().requires_grad_()

@@ -30,7 +30,6 @@ from genlab.torch.srr import (  # noqa: E402
 
 # One thread: these models are tiny, and on a shared 2-core machine a second thread only spins.
 torch.set_num_threads(1)
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 F64 = torch.float64
 
 
@@ -252,7 +251,6 @@ def test_crate_preset_is_the_authors_measurement_script() -> None:
     assert SRR_PRESETS["output"] == SRRSettings("output", 0.5, False, "token")
 
 
-@cuda
 @pytest.mark.cuda
 def test_measure_and_penalty_on_cuda(images: Any) -> None:
     model = _crate().cuda()

@@ -27,7 +27,6 @@ from genlab.torch.train import (  # noqa: E402
 
 # One thread: these models are tiny, and on a shared 2-core machine a second thread only spins.
 torch.set_num_threads(1)
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 SMALL_CRATE = {"dim": 16, "depth": 2, "heads": 4}
 
@@ -253,7 +252,6 @@ def test_bad_device_and_amp(small_digits: DatasetSplit) -> None:
         train(model, empty, _config())
 
 
-@cuda
 @pytest.mark.cuda
 def test_crate_trains_on_cuda_with_amp_on_cifar_shaped_data() -> None:
     g = torch.Generator().manual_seed(0)

@@ -318,19 +318,12 @@ def _check_type(value: Any, types: tuple[type, ...], table: str, key: str, lines
     return float(value) if float in types and isinstance(value, int) and int not in types else value
 
 
-def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
-    """Validate a study configuration given as TOML text.
-
-    Raises
-    ------
-    ConfigError
-        With the file, line, table and key of the first problem found.
-    """
-    lines = _Lines(text, path)
+def _read_tables(text: str, lines: _Lines) -> dict[str, Any]:
+    """The TOML document as tables, each a known table name holding a table."""
     try:
-        raw = tomllib.loads(text)
+        raw: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{lines.path}: not valid TOML: {exc}") from exc
     for table, value in raw.items():
         if table not in _TABLES:
             raise ConfigError(
@@ -338,9 +331,12 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
             )
         if not isinstance(value, dict):
             raise ConfigError(f"{lines.where('', table)}: {table}: expected a table [{table}]")
-    schema = _option_schema()
+    return raw
 
-    study = _check_table(raw.get("study", {}), _STUDY_KEYS, "study", lines)
+
+def _parse_study(raw: Mapping[str, Any], lines: _Lines) -> dict[str, Any]:
+    """[study]: seeds (required, distinct integers), executor, jobs, device, name, description."""
+    study = _check_table(raw, _STUDY_KEYS, "study", lines)
     if "seeds" not in study:
         raise _fail(
             lines, "study", "seeds", "required: a list of integer seeds, e.g. seeds = [0, 1]"
@@ -352,26 +348,28 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
         )
     if len(set(seeds)) != len(seeds):
         raise _fail(lines, "study", "seeds", f"seeds repeat: {seeds!r}")
-    executor = study.get("executor", "local")
+    executor = study.setdefault("executor", "local")
     if executor not in ("local", "ray"):
         raise _fail(lines, "study", "executor", f'expected "local" or "ray", got {executor!r}')
-    jobs = study.get("jobs", 1)
+    jobs = study.setdefault("jobs", 1)
     if jobs < 1:
         raise _fail(lines, "study", "jobs", f"expected a positive integer, got {jobs}")
-    device = study.get("device", "cpu")
+    device = study.setdefault("device", "cpu")
     if device not in ("cpu", "cuda", "auto"):
         raise _fail(lines, "study", "device", f'expected "cpu", "cuda" or "auto", got {device!r}')
+    return study
 
-    data = _check_table(raw.get("data", {}), schema["data"], "data", lines)
-    model = _check_table(raw.get("model", {}), schema["model"], "model", lines)
-    train = _check_table(raw.get("train", {}), schema["train"], "train", lines)
-    for key in ("seed", "device"):
-        if key in train:
-            where = "[study] seeds" if key == "seed" else "[study] device"
-            raise _fail(lines, "train", key, f"set by the study harness; use {where}")
 
+def _parse_grid(
+    raw: Mapping[str, Any],
+    schema: Mapping[str, Mapping[str, tuple[type, ...]]],
+    fixed: Mapping[str, Any],
+    lines: _Lines,
+) -> dict[str, tuple[Scalar, ...]]:
+    """[grid]: each axis a [data], [model] or [train] option with distinct values of its type,
+    not also set as a fixed option."""
     grid: dict[str, tuple[Scalar, ...]] = {}
-    for axis, values in raw.get("grid", {}).items():
+    for axis, values in raw.items():
         tables = [t for t in ("data", "model", "train") if axis in schema[t]]
         if not tables or axis in ("seed", "device"):
             options = sorted(set(schema["data"]) | set(schema["model"]) | set(schema["train"]))
@@ -391,37 +389,42 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
         )
         if len(set(checked)) != len(checked):
             raise _fail(lines, "grid", axis, f"values repeat: {values!r}")
-        if axis in {**data, **model, **train}:
+        if axis in fixed:
             raise _fail(lines, "grid", axis, f"also set as a fixed option in [{tables[0]}]")
         grid[axis] = checked
+    return grid
 
-    _check_families(model, grid, lines)
 
-    from genlab.torch.measures import MeasureSettings
-
-    measure_keys = dict(_MEASURES_KEYS)
-    for f in dataclasses.fields(MeasureSettings):
-        measure_keys[f.name] = _types_of(f.default)
-    measures_raw = _check_table(raw.get("measures", {}), measure_keys, "measures", lines)
-    names = measures_raw.get("names", "all")
+def _measure_names(names: Any, lines: _Lines) -> tuple[str, ...] | None:
+    """[measures] names: "all" (None) or a list of registered names."""
     if isinstance(names, str):
         if names != "all":
             raise _fail(
                 lines, "measures", "names", f'expected "all" or a list of names, got {names!r}'
             )
-        measure_names = None
-    else:
-        from genlab.torch.measures import MEASURES
+        return None
+    from genlab.torch.measures import MEASURES
 
-        unknown = [n for n in names if n not in MEASURES]
-        if unknown:
-            raise _fail(
-                lines,
-                "measures",
-                "names",
-                f"unknown measure(s) {unknown}; known: {', '.join(sorted(MEASURES))}",
-            )
-        measure_names = tuple(names)
+    unknown = [n for n in names if n not in MEASURES]
+    if unknown:
+        raise _fail(
+            lines,
+            "measures",
+            "names",
+            f"unknown measure(s) {unknown}; known: {', '.join(sorted(MEASURES))}",
+        )
+    return tuple(names)
+
+
+def _parse_measures(raw: Mapping[str, Any], lines: _Lines) -> MeasuresConfig:
+    """[measures]: names, srr, srr_preset and the MeasureSettings fields, checked by building the
+    settings (so a bad value fails here, with its line, not after a model has trained)."""
+    from genlab.torch.measures import MeasureSettings
+
+    measure_keys = dict(_MEASURES_KEYS)
+    for f in dataclasses.fields(MeasureSettings):
+        measure_keys[f.name] = _types_of(f.default)
+    measures_raw = _check_table(raw, measure_keys, "measures", lines)
     settings = {k: v for k, v in measures_raw.items() if k not in _MEASURES_KEYS}
     try:
         measure_settings = MeasureSettings(**settings)
@@ -436,8 +439,8 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
             raise _fail(lines, "measures", key, reason) from None
         raise _fail(lines, "measures", None, str(exc)) from None
     preset_keys = _SRR_PRESET_KEYS if "srr_preset" in measures_raw else ()
-    measures = MeasuresConfig(
-        names=measure_names,
+    return MeasuresConfig(
+        names=_measure_names(measures_raw.get("names", "all"), lines),
         srr=measures_raw.get("srr", True),
         settings={
             f.name: getattr(measure_settings, f.name)
@@ -446,7 +449,10 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
         },
     )
 
-    ranking_raw = _check_table(raw.get("ranking", {}), _RANKING_KEYS, "ranking", lines)
+
+def _parse_ranking(raw: Mapping[str, Any], lines: _Lines) -> RankingConfig:
+    """[ranking]: the options of RankingConfig, each checked against its accepted values."""
+    ranking_raw = _check_table(raw, _RANKING_KEYS, "ranking", lines)
     for key, choices in _RANKING_CHOICES.items():
         if key in ranking_raw and ranking_raw[key] not in choices:
             accepted = " or ".join(f'"{c}"' for c in choices)
@@ -456,20 +462,42 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
     min_ess = ranking_raw.get("min_ess", 12.0)
     if not (min_ess >= 0 and math.isfinite(min_ess)):
         raise _fail(lines, "ranking", "min_ess", f"expected a finite number >= 0, got {min_ess!r}")
-    ranking = RankingConfig(**ranking_raw)
+    return RankingConfig(**ranking_raw)
 
+
+def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
+    """Validate a study configuration given as TOML text.
+
+    Raises
+    ------
+    ConfigError
+        With the file, line, table and key of the first problem found.
+    """
+    lines = _Lines(text, path)
+    raw = _read_tables(text, lines)
+    schema = _option_schema()
+    study = _parse_study(raw.get("study", {}), lines)
+    data = _check_table(raw.get("data", {}), schema["data"], "data", lines)
+    model = _check_table(raw.get("model", {}), schema["model"], "model", lines)
+    train = _check_table(raw.get("train", {}), schema["train"], "train", lines)
+    for key in ("seed", "device"):
+        if key in train:
+            where = "[study] seeds" if key == "seed" else "[study] device"
+            raise _fail(lines, "train", key, f"set by the study harness; use {where}")
+    grid = _parse_grid(raw.get("grid", {}), schema, {**data, **model, **train}, lines)
+    _check_families(model, grid, lines)
     return StudyConfig(
         name=study.get("name", Path(path).stem),
-        seeds=tuple(seeds),
+        seeds=tuple(study["seeds"]),
         data=data,
         model=model,
         train=train,
         grid=grid,
-        measures=measures,
-        ranking=ranking,
-        device=device,
-        executor=executor,
-        jobs=jobs,
+        measures=_parse_measures(raw.get("measures", {}), lines),
+        ranking=_parse_ranking(raw.get("ranking", {}), lines),
+        device=study["device"],
+        executor=study["executor"],
+        jobs=study["jobs"],
         description=study.get("description", ""),
         source=text,
     )

@@ -440,6 +440,44 @@ def _key_bias(
         ) from None
 
 
+def _check_options(
+    method: str,
+    basis: str,
+    dropout_p: float,
+    degree: int | None,
+    tol: float | None,
+    logit_range: float | None,
+) -> None:
+    """The options of :func:`tensor_attention` that do not depend on the tensors."""
+    _check_method(method)
+    if basis not in _BASES:
+        raise ValueError(f"basis: expected one of {', '.join(map(repr, _BASES))}, got {basis!r}")
+    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
+        raise ValueError(f"dropout_p: expected a number in [0, 1), got {dropout_p!r}")
+    if method == "poly" and dropout_p > 0:
+        raise ValueError(
+            "dropout_p: the polynomial method never forms the attention weights, so it cannot "
+            "drop them; use method='exact' or dropout_p=0"
+        )
+    if method != "poly" and (degree is not None or tol is not None):
+        raise ValueError(f"degree and tol apply to method='poly' only; got method={method!r}")
+    if degree is not None and (
+        isinstance(degree, bool) or not isinstance(degree, int) or degree < 0
+    ):
+        raise ValueError(f"degree: expected an integer >= 0, got {degree!r}")
+    if logit_range is not None and method != "poly":
+        raise ValueError(f"logit_range applies to method='poly' only; got method={method!r}")
+
+
+def _chunk(chunk_size: int | None, batch: int, n: int) -> int:
+    """Queries per chunk of the chunked path: given, or sized to ``_CHUNK_ELEMENTS``."""
+    if chunk_size is None:
+        return max(1, int(math.sqrt(_CHUNK_ELEMENTS / max(1, batch * n))))
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+    return chunk_size
+
+
 def tensor_attention(
     q: Tensor,
     k1: Tensor,
@@ -518,30 +556,13 @@ def tensor_attention(
     >>> q.grad.shape
     torch.Size([2, 6, 4])
     """
-    _check_method(method)
-    if basis not in _BASES:
-        raise ValueError(f"basis: expected one of {', '.join(map(repr, _BASES))}, got {basis!r}")
-    if not (isinstance(dropout_p, (int, float)) and 0.0 <= dropout_p < 1.0):
-        raise ValueError(f"dropout_p: expected a number in [0, 1), got {dropout_p!r}")
-    if method == "poly" and dropout_p > 0:
-        raise ValueError(
-            "dropout_p: the polynomial method never forms the attention weights, so it cannot "
-            "drop them; use method='exact' or dropout_p=0"
-        )
-    if method != "poly" and (degree is not None or tol is not None):
-        raise ValueError(f"degree and tol apply to method='poly' only; got method={method!r}")
-    if degree is not None and (
-        isinstance(degree, bool) or not isinstance(degree, int) or degree < 0
-    ):
-        raise ValueError(f"degree: expected an integer >= 0, got {degree!r}")
+    _check_options(method, basis, dropout_p, degree, tol, logit_range)
     (qf, k1f, k2f, v1f, v2f), lead, n, d, dv = _flatten(
         {"q": q, "k1": k1, "k2": k2, "v1": v1, "v2": v2}, ("v1", "v2")
     )
     s = _scale(scale, d)
     if not math.isfinite(s):
         raise ValueError(f"scale: expected a finite number, got {scale}")
-    if logit_range is not None and method != "poly":
-        raise ValueError(f"logit_range applies to method='poly' only; got method={method!r}")
     if validate:
         for name, t in zip(("q", "k1", "k2", "v1", "v2"), (q, k1, k2, v1, v2), strict=True):
             if not bool(torch.isfinite(t).all()):
@@ -561,12 +582,7 @@ def tensor_attention(
     if method == "materialized":
         out, _ = _materialized(qf, k1f, k2f, v1f, v2f, s, masks, dropout_p)
     elif method == "chunked":
-        if chunk_size is None:
-            chunk = max(1, int(math.sqrt(_CHUNK_ELEMENTS / max(1, batch * n))))
-        elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
-        else:
-            chunk = chunk_size
+        chunk = _chunk(chunk_size, batch, n)
         seed = int(torch.randint(0, 2**62, (1,))) if dropout_p > 0 else 0
         out = _ChunkedTensorAttention.apply(
             qf, k1f, k2f, v1f, v2f, s, masks, min(chunk, n), float(dropout_p), seed

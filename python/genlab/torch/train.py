@@ -429,119 +429,35 @@ def train(
     started = time.perf_counter()
     initial_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     model.to(device)
-    train_batches = Batches(data.train, device)
-    test_batches = Batches(data.test, device)
-    if len(train_batches) == 0:
-        raise ValueError("data.train: expected at least one example, got an empty data set")
-    penalty_fn = _srr_penalty_fn(model, config)
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _build_optimizer(params, config)
-    schedule = _build_schedule(optimizer, config)
-    scaler = torch.amp.GradScaler("cuda") if config.amp else None
-    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = (
-        (lambda: torch.autocast(device_type="cuda", dtype=torch.float16))
-        if config.amp
-        else contextlib.nullcontext
-    )
-    order_rng = torch.Generator().manual_seed(config.seed)
-    layer_rng = random.Random(config.seed)
-    milestones = _CEMilestones()
+    run = _Run(model, data, config, device)
     history: list[EpochRecord] = []
-    step = 0
-    converged = diverged = False
-
-    def check_ce() -> tuple[float, float]:
-        loss, acc = _evaluate(model, train_batches, config.eval_batch_size)
-        milestones.update(loss, step)
-        return loss, acc
-
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(config.seed)
         model.train()
         for epoch in range(1, config.epochs + 1):
-            epoch_start = time.perf_counter()
-            lr = float(optimizer.param_groups[0]["lr"])
-            objective_sum = penalty_sum = 0.0
-            n_batches = 0
-            for xb, yb in train_batches.iterate(config.batch_size, generator=order_rng):
-                optimizer.zero_grad(set_to_none=True)
-                with autocast():
-                    if penalty_fn is None:
-                        loss = F.cross_entropy(model(xb), yb)
-                        penalty = None
-                    else:
-                        logits, layers = model(xb, return_intermediates=True)
-                        loss = F.cross_entropy(logits, yb)
-                if penalty_fn is not None:
-                    penalty = penalty_fn(layers, layer_rng)
-                    loss = loss.float() + config.srr_gamma * penalty
-                if not torch.isfinite(loss):
-                    diverged = True
-                    break
-                if scaler is not None:
-                    torch.autograd.backward(scaler.scale(loss))
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    torch.autograd.backward(loss)
-                    optimizer.step()
-                step += 1
-                n_batches += 1
-                objective_sum += float(loss.detach())
-                if penalty is not None:
-                    penalty_sum += float(penalty.detach())
-                if config.ce_check_every is not None and step % config.ce_check_every == 0:
-                    ce, _ = check_ce()
-                    if config.ce_target is not None and ce <= config.ce_target:
-                        converged = True
-                        break
-            if schedule is not None:
-                schedule.step()
-            train_loss, train_acc = check_ce()
-            converged = converged or (
-                config.ce_target is not None and train_loss <= config.ce_target
-            )
-            test_loss: float | None = None
-            test_acc: float | None = None
-            if config.evaluate_test:
-                test_loss, test_acc = _evaluate(model, test_batches, config.eval_batch_size)
-            record = EpochRecord(
-                epoch=epoch,
-                epochs=config.epochs,
-                step=step,
-                lr=lr,
-                objective=objective_sum / max(n_batches, 1),
-                srr_penalty=penalty_sum / max(n_batches, 1) if penalty_fn is not None else None,
-                train_loss=train_loss,
-                train_accuracy=train_acc,
-                test_loss=test_loss,
-                test_accuracy=test_acc,
-                seconds=time.perf_counter() - epoch_start,
-            )
+            record = run.epoch(epoch)
             history.append(record)
             if progress is not None:
                 progress(record)
-            if converged or diverged or not math.isfinite(train_loss):
-                diverged = diverged or not math.isfinite(train_loss)
+            if not math.isfinite(record.train_loss):
+                run.diverged = True
+            if run.converged or run.diverged:
                 break
-
-    final_train_loss, final_train_acc = history[-1].train_loss, history[-1].train_accuracy
-    final_test_loss, final_test_acc = _evaluate(model, test_batches, config.eval_batch_size)
-    first, second = milestones.first, milestones.second
+    final_test_loss, final_test_acc = _evaluate(model, run.test_batches, config.eval_batch_size)
+    first, second = run.milestones.first, run.milestones.second
     return TrainResult(
         history=tuple(history),
-        converged=converged and not diverged,
-        diverged=diverged,
+        converged=run.converged and not run.diverged,
+        diverged=run.diverged,
         epochs=len(history),
-        steps=step,
-        train_loss=final_train_loss,
-        train_accuracy=final_train_acc,
+        steps=run.step,
+        train_loss=history[-1].train_loss,
+        train_accuracy=history[-1].train_accuracy,
         test_loss=final_test_loss,
         test_accuracy=final_test_acc,
-        loss_gap=final_test_loss - final_train_loss,
-        error_gap=final_train_acc - final_test_acc,
+        loss_gap=final_test_loss - history[-1].train_loss,
+        error_gap=history[-1].train_accuracy - final_test_acc,
         initial_state=initial_state,
         steps_to_ce_0_1=first,
         steps_ce_0_1_to_0_01=second - first if first is not None and second is not None else None,
@@ -549,6 +465,120 @@ def train(
         device=str(device),
         config=config,
     )
+
+
+class _Run:
+    """One training run's state, advanced by named steps: an optimizer step, an epoch.
+
+    The order in which random numbers are drawn (batch order, SRR layer choice, dropout) is part
+    of the seeded contract: a run is reproducible from ``config.seed``.
+    """
+
+    def __init__(
+        self, model: nn.Module, data: DatasetSplit, config: TrainConfig, device: torch.device
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.train_batches = Batches(data.train, device)
+        self.test_batches = Batches(data.test, device)
+        if len(self.train_batches) == 0:
+            raise ValueError("data.train: expected at least one example, got an empty data set")
+        self.penalty_fn = _srr_penalty_fn(model, config)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = _build_optimizer(params, config)
+        self.schedule = _build_schedule(self.optimizer, config)
+        self.scaler = torch.amp.GradScaler("cuda") if config.amp else None
+        self.order_rng = torch.Generator().manual_seed(config.seed)
+        self.layer_rng = random.Random(config.seed)
+        self.milestones = _CEMilestones()
+        self.step = 0
+        self.converged = False
+        self.diverged = False
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.config.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def check_ce(self) -> tuple[float, float]:
+        """Training cross-entropy and accuracy now (evaluation mode), recorded as a milestone."""
+        loss, acc = _evaluate(self.model, self.train_batches, self.config.eval_batch_size)
+        self.milestones.update(loss, self.step)
+        return loss, acc
+
+    def optimizer_step(self, xb: Tensor, yb: Tensor) -> tuple[float, float | None] | None:
+        """One step on a batch: (objective, SRR penalty or None); None if the loss is not finite."""
+        self.optimizer.zero_grad(set_to_none=True)
+        penalty: Tensor | None = None
+        with self._autocast():
+            if self.penalty_fn is None:
+                loss = F.cross_entropy(self.model(xb), yb)
+            else:
+                logits, layers = self.model(xb, return_intermediates=True)
+                loss = F.cross_entropy(logits, yb)
+        if self.penalty_fn is not None:
+            penalty = self.penalty_fn(layers, self.layer_rng)
+            loss = loss.float() + self.config.srr_gamma * penalty
+        if not torch.isfinite(loss):
+            return None
+        if self.scaler is not None:
+            torch.autograd.backward(self.scaler.scale(loss))
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            torch.autograd.backward(loss)
+            self.optimizer.step()
+        self.step += 1
+        return float(loss.detach()), None if penalty is None else float(penalty.detach())
+
+    def reached_target_between_epochs(self) -> bool:
+        """With ``ce_check_every``, whether the cross-entropy target is reached at this step."""
+        every, target = self.config.ce_check_every, self.config.ce_target
+        if every is None or self.step % every != 0:
+            return False
+        ce, _ = self.check_ce()
+        return target is not None and ce <= target
+
+    def epoch(self, epoch: int) -> EpochRecord:
+        """One pass over the training set (it may stop early on the target or a divergence)."""
+        config = self.config
+        epoch_start = time.perf_counter()
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        objective_sum = penalty_sum = 0.0
+        n_batches = 0
+        for xb, yb in self.train_batches.iterate(config.batch_size, generator=self.order_rng):
+            stepped = self.optimizer_step(xb, yb)
+            if stepped is None:
+                self.diverged = True
+                break
+            objective, penalty = stepped
+            n_batches += 1
+            objective_sum += objective
+            penalty_sum += penalty or 0.0
+            if self.reached_target_between_epochs():
+                self.converged = True
+                break
+        if self.schedule is not None:
+            self.schedule.step()
+        train_loss, train_acc = self.check_ce()
+        target = config.ce_target
+        self.converged = self.converged or (target is not None and train_loss <= target)
+        test_loss = test_acc = None
+        if config.evaluate_test:
+            test_loss, test_acc = _evaluate(self.model, self.test_batches, config.eval_batch_size)
+        return EpochRecord(
+            epoch=epoch,
+            epochs=config.epochs,
+            step=self.step,
+            lr=lr,
+            objective=objective_sum / max(n_batches, 1),
+            srr_penalty=penalty_sum / max(n_batches, 1) if self.penalty_fn is not None else None,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            seconds=time.perf_counter() - epoch_start,
+        )
 
 
 def _srr_penalty_fn(
