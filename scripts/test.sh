@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything genlab needs into .venv (created if missing) and runs every check:
-# Rust tests, the Python test suite, and the linters (rustfmt, clippy, ruff, mypy --strict).
+# Rust tests, the Python test suite (with every docstring example), the linters (rustfmt, clippy,
+# ruff, mypy --strict) and the documentation build (Sphinx, warnings as errors).
 # This is the README's test command and what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,8 @@ step "Python environment (.venv) and dependencies"
 ensure_venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "maturin>=1.7,<2"
-step "Build the extension (dev profile: optimized, no LTO) and install genlab[dev,torch,ray]"
-maturin develop --quiet --extras dev,torch,ray
+step "Build the extension (dev profile: optimized, no LTO) and install genlab[dev,torch,ray,docs]"
+maturin develop --quiet --extras dev,torch,ray,docs
 
 step "Rust: tests, formatting, clippy"
 cargo test --quiet -p genlab-core
@@ -32,6 +33,9 @@ step "Python: ruff, mypy --strict"
 ruff check python tests benches
 ruff format --check python tests benches
 mypy
+
+step "Documentation: Sphinx (API reference and guide pages), warnings as errors"
+bash scripts/docs.sh
 
 step "Python: pytest"
 set +e

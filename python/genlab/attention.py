@@ -63,7 +63,7 @@ class PolyPlan:
     Attributes
     ----------
     logit_range : float
-        The logit range T the plan is for (an upper bound on |s <q, k1, k2>|).
+        The logit range T the plan is for (an upper bound on ``|s <q, k1, k2>|``).
     degree : int
         Degree g of p.
     rank : int
@@ -105,7 +105,7 @@ class PolyAttentionResult:
 
     @property
     def logit_range(self) -> float:
-        """Upper bound on |s <q_i, k1_j, k2_k>| over the inputs (see :func:`logit_bound`)."""
+        """Upper bound on ``|s <q_i, k1_j, k2_k>|`` over the inputs (see :func:`logit_bound`)."""
         return self.plan.logit_range
 
     @property
@@ -120,7 +120,7 @@ class PolyAttentionResult:
 
     @property
     def error_bound(self) -> float:
-        """Bound on |output - exact| / max_{j,k} |v1_j * v2_k| for every entry."""
+        """Bound on ``|output - exact| / max_{j,k} |v1_j * v2_k|`` for every entry."""
         return self.plan.error_bound
 
 
@@ -230,7 +230,7 @@ def poly_plan(
     Parameters
     ----------
     logit_range : float
-        Upper bound T >= 0 on |s <q, k1, k2>| (see :func:`logit_bound`).
+        Upper bound T >= 0 on ``|s <q, k1, k2>|`` (see :func:`logit_bound`).
     d : int
         Width of queries and keys (the rank is C(d + g, g)).
     degree : int, optional
@@ -285,7 +285,7 @@ def poly_plan(
 
 
 def logit_bound(Q: ArrayLike, K1: ArrayLike, K2: ArrayLike, *, scale: float | None = None) -> float:
-    """Upper bound on the logit range max |s <q_i, k1_j, k2_k>|, in O(n d).
+    """Upper bound on the logit range ``max |s <q_i, k1_j, k2_k>|``, in O(n d).
 
     The smaller of ``|s| sum_l max|q_l| max|k1_l| max|k2_l|`` and
     ``|s| max||q||_3 max||k1||_3 max||k2||_3``, maximized over the batch. The polynomial method's
@@ -439,7 +439,7 @@ def tensor_attention_poly(
     degree : int, optional
         The degree g (0 to 32). Degree 0 gives the uniform average (mean v1) * (mean v2).
     tol : float, optional
-        Largest acceptable error bound (per entry, relative to max |v1_j * v2_k|). Without
+        Largest acceptable error bound (per entry, relative to ``max |v1_j * v2_k|``). Without
         ``degree``, the smallest degree that meets it is used; default :data:`DEFAULT_TOL` when
         neither is given.
     basis : {"chebyshev", "taylor", "minimax"}

@@ -632,7 +632,7 @@ def conditional_mutual_information(
         How runs of one configuration enter. Default: "pairs" for "genlab"; for "pgdl", as the
         program does (every ordered pair), unless "average" is given.
     max_subset_size, min_subset_size : int, optional
-        Bounds on |S| for "genlab" (defaults 2 and 0); "pgdl" fixes |S| = 2.
+        Bounds on ``|S|`` for "genlab" (defaults 2 and 0); "pgdl" fixes ``|S| = 2``.
     nan_policy : {"raise", "omit", "propagate"}
         NaN in measure or gap.
     n_jobs : int, optional
@@ -813,7 +813,7 @@ def sign_error(
         Hyperparameter values of each run (one type per axis; without the seed).
     weighting : {"none", "hoeffding"}
         "hoeffding" weighs each pair of runs by (w - min_weight)_+ with
-        w = max(0, 1 - 2 exp(-2 n (|d g| / 2)^2))^2, the bound of Dziugaite et al. on the
+        ``w = max(0, 1 - 2 exp(-2 n (|d g| / 2)^2))^2``, the bound of Dziugaite et al. on the
         probability that the two gaps truly differ, gaps being 0-1 error rates estimated from
         ``n_samples`` points each (the test-set size).
     n_samples : float, optional

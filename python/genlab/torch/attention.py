@@ -246,7 +246,7 @@ def _materialized(
 
 
 def logit_bound(q: Tensor, k1: Tensor, k2: Tensor, *, scale: float | None = None) -> float:
-    """Upper bound on max |s <q_i, k1_j, k2_k>|: the torch twin of :func:`genlab.attention.logit_bound`.
+    """Upper bound on ``max |s <q_i, k1_j, k2_k>|``: the torch twin of :func:`genlab.attention.logit_bound`.
 
     The smaller of ``|s| sum_l max|q_l| max|k1_l| max|k2_l|`` and
     ``|s| max||q||_3 max||k1||_3 max||k2||_3`` per problem, maximized over the leading axes.
