@@ -184,6 +184,9 @@ def monomial_table(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]: ...
 
 # rate
+RATE_JITTER_TRIES: int
+
+def rate_jitter_scale(side: int, machine_epsilon: float, t: int) -> float: ...
 def coding_rate(
     z: NDArray[np.float64] | NDArray[np.float32],
     *,

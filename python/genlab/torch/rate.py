@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlab import _core
 from genlab import rate as _np_rate
 from genlab._options import SPARSITY_KINDS, check_eps
 from genlab._validation import check_choice, check_real
@@ -60,9 +61,6 @@ __all__ = [
 ]
 
 _COMPUTE_DTYPES = (torch.float32, torch.float64)
-# The jitter rule of the Rust kernel (genlab_core::rate::JITTER_TRIES and
-# half_logdet_shifted_gram): delta = side * machine-epsilon * max_i M_ii * 10^t, t = 0, 1, ...
-_JITTER_TRIES = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -197,8 +195,9 @@ def _cholesky_shifted_gram(X: Tensor, a: float, *, warn: bool) -> Tensor:
     todo = torch.nonzero(failed).reshape(-1)
     jittered = int(todo.numel())
     machine_eps = torch.finfo(M.dtype).eps
-    for attempt in range(_JITTER_TRIES):
-        delta = side * machine_eps * max_diag[todo] * 10.0**attempt
+    # The Rust kernel's schedule, read from it (one home): delta = scale(t) * max_i M_ii.
+    for attempt in range(_core.RATE_JITTER_TRIES):
+        delta = _core.rate_jitter_scale(side, machine_eps, attempt) * max_diag[todo]
         L_j, info_j = torch.linalg.cholesky_ex(M[todo] + delta[:, None, None] * eye)
         ok = info_j == 0
         L = L.index_put((todo[ok],), L_j[ok])

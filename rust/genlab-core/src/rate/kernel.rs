@@ -15,6 +15,13 @@ use crate::error::{Error, Result};
 /// Retries with a diagonal jitter before giving up (see [`half_logdet_shifted_gram`]).
 pub const JITTER_TRIES: u32 = 8;
 
+/// The diagonal jitter of retry `t` (0-based, `t < JITTER_TRIES`) per unit of the largest
+/// diagonal entry of `I + a G`: `side * machine_epsilon * 10^t`. The one home of the schedule; the
+/// torch layer reads it through the bindings (`genlab._core.rate_jitter_scale`).
+pub fn jitter_scale(side: usize, machine_epsilon: f64, t: u32) -> f64 {
+    side as f64 * machine_epsilon * 10f64.powi(t as i32)
+}
+
 /// Below this many floating-point operations in total, groups run serially (rayon's overhead
 /// would dominate).
 const PARALLEL_MIN_FLOPS: f64 = 2e6;
@@ -144,7 +151,7 @@ pub(crate) fn half_logdet_shifted_gram(
             ));
         }
         if attempt > 0 {
-            jitter = side as f64 * f64::EPSILON * max_diag * 10f64.powi(attempt as i32 - 1);
+            jitter = jitter_scale(side, f64::EPSILON, attempt - 1) * max_diag;
             m.rb_mut()
                 .diagonal_mut()
                 .column_vector_mut()

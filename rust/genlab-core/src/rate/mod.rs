@@ -24,8 +24,8 @@ use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::error::{Error, Result, parse_option};
 pub use input::{Element, Subspaces, TokenGroups};
-pub use kernel::JITTER_TRIES;
 use kernel::{HalfLogdet, Workspace, half_logdet_shifted_gram, logdet_flops, map_groups};
+pub use kernel::{JITTER_TRIES, jitter_scale};
 
 /// Options shared by every rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
