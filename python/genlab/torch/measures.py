@@ -798,44 +798,31 @@ def _srr_measures(ctx: _Context) -> dict[str, float]:
     return ctx.srr_profile(ctx.settings.srr_settings()).summary()
 
 
-# One function per group; each returns every measure of its group.
-_GROUPS: tuple[tuple[Callable[[_Context], dict[str, float]], tuple[str, ...]], ...] = (
-    (_count_measures, ("params",)),
-    (_margin_measures, ("inverse_margin",)),
-    (
-        _norm_measures,
-        (
-            "log_spec_init_main",
-            "log_spec_orig_main",
-            "log_prod_of_spec_over_margin",
-            "log_prod_of_spec",
-            "fro_over_spec",
-            "log_sum_of_spec_over_margin",
-            "log_sum_of_spec",
-            "log_prod_of_fro_over_margin",
-            "log_prod_of_fro",
-            "log_sum_of_fro_over_margin",
-            "log_sum_of_fro",
-            "fro_dist",
-            "dist_spec_init",
-            "param_norm",
-        ),
-    ),
-    (_path_measures, ("path_norm", "path_norm_over_margin")),
-    *(
-        (
-            _flatness_group(family, magnitude),
-            tuple(f"{prefix}_{end}" for end in ("init", "orig", "flatness")),
-        )
-        for family in ("pacbayes", "sharpness")
-        for magnitude, prefix in ((False, family), (True, f"{family}_mag"))
-    ),
-    (_optimization_measures, ("steps_to_ce_0_1", "steps_ce_0_1_to_0_01", "gradient_noise")),
-    (
-        _srr_measures,
-        tuple(name for name, info in MEASURES.items() if info.group == "srr"),
-    ),
-)
+# The functions that compute the measures, keyed by what they compute; each returns every
+# measure of its key at once (the norms share one pass over the weights, a flatness search gives
+# its three measures). The names themselves are listed once, in the registry.
+_COMPUTE: dict[str, Callable[[_Context], dict[str, float]]] = {
+    "count": _count_measures,
+    "margin": _margin_measures,
+    "norms": _norm_measures,
+    "path": _path_measures,
+    "pacbayes": _flatness_group("pacbayes", magnitude=False),
+    "pacbayes_mag": _flatness_group("pacbayes", magnitude=True),
+    "sharpness": _flatness_group("sharpness", magnitude=False),
+    "sharpness_mag": _flatness_group("sharpness", magnitude=True),
+    "optimization": _optimization_measures,
+    "srr": _srr_measures,
+}
+
+
+def _computed_by(name: str) -> str:
+    """The key of :data:`_COMPUTE` that computes registered measure ``name``."""
+    group = MEASURES[name].group
+    if group in ("spectral", "frobenius", "distance"):
+        return "norms"
+    if group == "flatness":
+        return name.rsplit("_", 1)[0]  # pacbayes_init -> pacbayes, sharpness_mag_orig -> ...
+    return group
 
 
 # The measures that divide by the margin (NaN when it is not positive).
@@ -897,11 +884,9 @@ def measure_model(
     for preset in presets:
         check_choice(preset, "srr_presets", tuple(SRR_PRESETS))
     ctx = _Context(model, result, data, settings or MeasureSettings(), seed)
-    needed = {_base_name(n) for n in wanted}
     values: dict[str, float] = {}
-    for group, members in _GROUPS:
-        if needed.intersection(members):
-            values.update(group(ctx))
+    for key in dict.fromkeys(_computed_by(_base_name(n)) for n in wanted):
+        values.update(_COMPUTE[key](ctx))
     negative = []
     for name in wanted:
         if name.endswith(ADJUSTED_SUFFIX):
