@@ -21,8 +21,10 @@ from sklearn.neighbors import KernelDensity as SkKernelDensity
 from sklearn.neighbors._kd_tree import kernel_norm
 
 import genlab
-from genlab import _kde_scipy, _kde_sklearn, kde
+from genlab import kde
 from genlab.kde import KernelDensity, NotFittedError, gaussian_kde, log_density
+from genlab.kde import _scipy as _kde_scipy
+from genlab.kde import _sklearn as _kde_sklearn
 
 KERNELS = ["gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine"]
 

@@ -28,7 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._kde_arrays import (
+from genlab._validation import check_choice, check_n_jobs
+from genlab.errors import NumericalWarning
+from genlab.kde._arrays import (
     KERNELS,
     check_bandwidth,
     check_weights,
@@ -36,10 +38,9 @@ from genlab._kde_arrays import (
     kernel_cholesky,
     one_dtype,
 )
-from genlab._kde_scipy import gaussian_kde
-from genlab._kde_sklearn import KernelDensity, NotFittedError
-from genlab._validation import check_choice, check_n_jobs
-from genlab.errors import NumericalWarning
+from genlab.kde._rules import bandwidth_factor
+from genlab.kde._scipy import gaussian_kde
+from genlab.kde._sklearn import KernelDensity, NotFittedError
 
 __all__ = [
     "BandwidthSelection",
@@ -261,8 +262,7 @@ def select_bandwidth(
         scale = _data_scale(points)
         if scale == 0:
             raise ValueError("data: all points are identical, so the data scale is 0")
-        base = n if method == "scott" else n * (d + 2) / 4
-        return BandwidthSelection(base ** (-1 / (d + 4)) * scale, method)
+        return BandwidthSelection(bandwidth_factor(method, n, d) * scale, method)
     if method == "nn":
         return BandwidthSelection(_core.kde_nearest_neighbor_bandwidth(points, n_jobs=jobs), method)
     if n_neighbors is not None and (

@@ -18,13 +18,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._kde_arrays import (
+from genlab.kde._arrays import (
     KERNELS,
     check_bandwidth,
     check_random_state,
     check_weights,
     float_points,
 )
+from genlab.kde._rules import bandwidth_factor
 
 __all__ = ["KernelDensity", "NotFittedError"]
 
@@ -214,10 +215,7 @@ class KernelDensity:
         if not np.isfinite(data).all():
             raise ValueError("X: contains NaN or infinity; all values must be finite")
         if isinstance(self.bandwidth, str):
-            if self.bandwidth == "scott":
-                self.bandwidth_ = n ** (-1 / (d + 4))
-            else:
-                self.bandwidth_ = (n * (d + 2) / 4) ** (-1 / (d + 4))
+            self.bandwidth_ = bandwidth_factor(self.bandwidth, n, d)
         else:
             self.bandwidth_ = self.bandwidth
         if sample_weight is not None and np.ndim(sample_weight) == 0:

@@ -16,7 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._kde_arrays import check_random_state
+from genlab.kde._arrays import check_random_state
+from genlab.kde._rules import bandwidth_factor
 
 __all__ = ["gaussian_kde"]
 
@@ -135,11 +136,11 @@ class gaussian_kde:
 
     def scotts_factor(self) -> float:
         """Scott's factor, ``neff ** (-1 / (d + 4))``."""
-        return float(np.power(self.neff, -1.0 / (self.d + 4)))
+        return bandwidth_factor("scott", self.neff, self.d)
 
     def silverman_factor(self) -> float:
         """Silverman's factor, ``(neff (d + 2) / 4) ** (-1 / (d + 4))``."""
-        return float(np.power(self.neff * (self.d + 2.0) / 4.0, -1.0 / (self.d + 4)))
+        return bandwidth_factor("silverman", self.neff, self.d)
 
     def covariance_factor(self) -> float:
         """The bandwidth factor `factor`; Scott's by default (replaced by ``set_bandwidth``)."""
