@@ -1,7 +1,9 @@
 """Input checks shared by every numpy-facing module.
 
-Every check raises ``TypeError`` for the wrong kind of object or dtype and ``ValueError`` for the
-wrong shape, size or value, and names the argument, what it got and what was expected.
+Every check raises ``TypeError`` for the wrong kind of object or dtype and a ``ValueError`` for
+the wrong shape, size or value (the typed subclasses of :mod:`genlab.errors`: ``ShapeError``,
+``EmptyInputError``, ``NonFiniteError``, ``InvalidArgumentError``), and names the argument, what
+it got and what was expected.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from genlab.errors import EmptyInputError, InvalidArgumentError, NonFiniteError, ShapeError
 
 __all__ = [
     "as_float_array",
@@ -68,16 +72,16 @@ def as_float_array(
     """
     arr = _numeric(x, name)
     if ndim is not None and arr.ndim != ndim:
-        raise ValueError(
+        raise ShapeError(
             f"{name}: expected a {ndim}-D array, got {arr.ndim}-D with shape {arr.shape}"
         )
     dtype = np.float32 if allow_float32 and arr.dtype == np.float32 else np.float64
     out = np.ascontiguousarray(arr, dtype=dtype)
     if out.size < min_size:
-        raise ValueError(f"{name}: expected at least {min_size} element(s), got {out.size}")
+        raise EmptyInputError(f"{name}: expected at least {min_size} element(s), got {out.size}")
     if finite and not np.isfinite(out).all():
         index = int(np.flatnonzero(~np.isfinite(out.ravel()))[0])
-        raise ValueError(
+        raise NonFiniteError(
             f"{name}: contains NaN or infinity (first at flat index {index}); all values must be finite"
         )
     return out
@@ -101,9 +105,10 @@ def order_preserving_float64(
 
 
 def check_same_length(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
-    """Raise ``ValueError`` unless ``a`` and ``b`` have the same length along axis 0."""
+    """Raise :class:`~genlab.errors.ShapeError` unless ``a`` and ``b`` have the same length along
+    axis 0."""
     if len(a) != len(b):
-        raise ValueError(
+        raise ShapeError(
             f"{name_b}: expected the same length as {name_a} ({len(a)}), got length {len(b)}"
         )
 
@@ -112,7 +117,7 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     """Return ``value`` if it is one of ``choices``; else raise with the accepted values listed."""
     if not isinstance(value, str) or value not in choices:
         accepted = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}: expected one of {accepted}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: expected one of {accepted}, got {value!r}")
     return value
 
 
@@ -123,7 +128,7 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
         raise TypeError(f"n_jobs: expected an int or None, got {type(n_jobs).__name__}")
     if n_jobs == 0:
-        raise ValueError(
+        raise InvalidArgumentError(
             "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0"
         )
     return int(n_jobs)
@@ -135,7 +140,7 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     if value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
+        raise InvalidArgumentError(f"{name}: expected an integer >= {minimum}, got {value}")
     return int(value)
 
 
@@ -150,11 +155,11 @@ def check_real(
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     out = float(value)
     if positive and not out > 0:
-        raise ValueError(f"{name}: expected a finite number > 0{hint}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: expected a finite number > 0{hint}, got {value!r}")
     if nonnegative and not out >= 0:
-        raise ValueError(f"{name}: expected a finite number >= 0{hint}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: expected a finite number >= 0{hint}, got {value!r}")
     if not np.isfinite(out):
-        raise ValueError(f"{name}: expected a finite number{hint}, got {value!r}")
+        raise InvalidArgumentError(f"{name}: expected a finite number{hint}, got {value!r}")
     return out
 
 
@@ -180,7 +185,7 @@ def _axis_values(values: Any, name: str) -> NDArray[Any]:
             kinds.setdefault(_value_kind(v), type(v).__name__)
         if len(kinds) > 1:
             found = " and ".join(sorted(kinds.values()))
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"hparams[{name!r}]: mixed value types ({found}); give every value of an axis "
                 "the same type (equal-looking values of different types would be different "
                 "settings, or silently merged)"
@@ -191,7 +196,7 @@ def _axis_values(values: Any, name: str) -> NDArray[Any]:
 def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:
     if values.dtype.kind in "biuf":
         if values.dtype.kind == "f" and np.isnan(values).any():
-            raise ValueError(
+            raise NonFiniteError(
                 f"hparams[{name!r}]: contains NaN; every model needs a value on every axis"
             )
         _, inverse = np.unique(values, return_inverse=True)
@@ -233,12 +238,12 @@ def encode_hparams(hparams: Any, n_models: int) -> tuple[list[str], NDArray[np.i
             f"got {type(hparams).__name__}"
         )
     if not raw:
-        raise ValueError("hparams: expected at least one hyperparameter axis, got none")
+        raise EmptyInputError("hparams: expected at least one hyperparameter axis, got none")
     first_key: dict[str, Any] = {}
     for key, _ in raw:
         other = first_key.setdefault(str(key), key)
         if other is not key:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"hparams: axis names {other!r} and {key!r} are both {str(key)!r} as text; "
                 "rename one (the axes would merge)"
             )
@@ -246,9 +251,9 @@ def encode_hparams(hparams: Any, n_models: int) -> tuple[list[str], NDArray[np.i
     columns = []
     for name, values in items:
         if values.ndim != 1:
-            raise ValueError(f"hparams[{name!r}]: expected a 1-D array, got shape {values.shape}")
+            raise ShapeError(f"hparams[{name!r}]: expected a 1-D array, got shape {values.shape}")
         if len(values) != n_models:
-            raise ValueError(
+            raise ShapeError(
                 f"hparams[{name!r}]: expected one value per model ({n_models}), got {len(values)}"
             )
         columns.append(_factorize(values, name))

@@ -1,8 +1,56 @@
-"""Warnings genlab emits. Errors are the standard ``ValueError`` and ``TypeError``."""
+"""The exceptions and warnings genlab raises.
+
+Every error about an argument is a :class:`ValueError` (or a :class:`TypeError` for the wrong kind
+or dtype), so code written for scipy or scikit-learn catches it as before; the subclasses below
+let a caller catch precisely. The classes are defined by the extension's one error-mapping place
+(``rust/genlab-py/src/errors.rs``) and the numpy layer raises the same ones.
+
+Exceptions
+----------
+InvalidArgumentError (ValueError)
+    An argument has a value the function cannot accept (an option outside its set, a number out
+    of range). The classes below are its subclasses.
+ShapeError
+    Array shapes that do not fit together.
+NonFiniteError
+    An array that must be finite holds NaN or infinity.
+EmptyInputError
+    An array with too few elements.
+TooLargeError
+    A computation that would need more memory or time than is reasonable.
+NotPositiveDefiniteError
+    A matrix that must be positive definite is not, even after the allowed jitter.
+DTypeError (TypeError)
+    Arrays of dtypes that cannot be used together.
+
+Warnings
+--------
+DegenerateDataWarning, NumericalWarning
+"""
 
 from __future__ import annotations
 
-__all__ = ["DegenerateDataWarning", "NumericalWarning"]
+from genlab._core import (
+    DTypeError,
+    EmptyInputError,
+    InvalidArgumentError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    ShapeError,
+    TooLargeError,
+)
+
+__all__ = [
+    "DTypeError",
+    "DegenerateDataWarning",
+    "EmptyInputError",
+    "InvalidArgumentError",
+    "NonFiniteError",
+    "NotPositiveDefiniteError",
+    "NumericalWarning",
+    "ShapeError",
+    "TooLargeError",
+]
 
 
 class DegenerateDataWarning(RuntimeWarning):

@@ -8,7 +8,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray3, PyUntypedArrayMet
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use crate::errors::IntoPyResult;
+use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -76,7 +76,7 @@ fn tensor_inputs<'a>(arrays: [&'a PyReadonlyArray3<'_, f64>; 5]) -> PyResult<Ten
 
 fn reshape<'py>(py: Python<'py>, out: Vec<f64>, dims: Dims) -> PyResult<Bound<'py, PyArray3<f64>>> {
     let array = ndarray::Array3::from_shape_vec((dims.batch, dims.n, dims.dv), out)
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        .map_err(|e| errors::internal("attention output shape", e))?;
     Ok(array.into_pyarray(py))
 }
 

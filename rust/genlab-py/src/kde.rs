@@ -6,11 +6,10 @@ use genlab_core::kde::{
 };
 use ndarray::{Array2, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use crate::errors::IntoPyResult;
+use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -30,7 +29,7 @@ enum Floats<'py> {
 }
 
 fn mixed_dtypes() -> PyErr {
-    PyTypeError::new_err("data and queries: expected the same dtype (both float64 or both float32)")
+    errors::dtype("data and queries: expected the same dtype (both float64 or both float32)")
 }
 
 /// Calls `$body` with `$data: ArrayView2<T>` and `$queries: Option<ArrayView2<T>>` of one dtype.
@@ -82,8 +81,9 @@ fn kde_log_density<'py>(
         (Some(h), None) => Scale::Bandwidth(h),
         (None, Some(l)) => Scale::Cholesky(l),
         _ => {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "bandwidth, cholesky: expected exactly one of them",
+            return Err(errors::invalid(
+                "bandwidth, cholesky",
+                "expected exactly one of them",
             ));
         }
     };
@@ -247,7 +247,7 @@ fn kde_information_plane<'py>(
             .collect();
         planes(py, &views, labels.as_deref(), &noise_variances, n_jobs)?
     } else {
-        return Err(PyTypeError::new_err(
+        return Err(errors::dtype(
             "activations: expected arrays of one dtype (all float64 or all float32)",
         ));
     };
@@ -256,7 +256,7 @@ fn kde_information_plane<'py>(
         let flat: Vec<f64> = result.iter().flat_map(|p| f(p).iter().copied()).collect();
         Array2::from_shape_vec((result.len(), cols), flat)
             .map(|a| a.into_pyarray(py))
-            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))
+            .map_err(|e| errors::internal("information plane output shape", e))
     };
     Ok((
         take(|p| &p.i_xt_upper)?,

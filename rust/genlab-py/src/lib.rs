@@ -16,6 +16,7 @@ mod rate;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     parallel::register(m)?;
     rank::register(m)?;
     rate::register(m)?;

@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use rayon::ThreadPool;
+
+use crate::errors;
 
 /// The process that loaded the module; rayon's global pool is only safe to use there.
 static PARENT_PID: OnceLock<u32> = OnceLock::new();
@@ -35,8 +36,9 @@ fn available_cores() -> usize {
 fn resolve(n_jobs: Option<i64>) -> PyResult<Option<usize>> {
     match n_jobs {
         None => Ok(None),
-        Some(0) => Err(PyValueError::new_err(
-            "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0",
+        Some(0) => Err(errors::invalid(
+            "n_jobs",
+            "expected a positive number of threads, -1 (all cores) or None, got 0",
         )),
         Some(k) if k > 0 => Ok(Some(k as usize)),
         Some(k) => Ok(Some((available_cores() as i64 + 1 + k).max(1) as usize)),
@@ -64,7 +66,7 @@ fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
             .num_threads(threads)
             .build()
             .map_err(|e| {
-                PyValueError::new_err(format!("n_jobs: cannot start {threads} threads: {e}"))
+                errors::invalid("n_jobs", format!("cannot start {threads} threads: {e}"))
             })?,
     );
     guard.insert(key, p.clone());

@@ -9,7 +9,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2}
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
-use crate::errors::IntoPyResult;
+use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -116,7 +116,7 @@ fn kendall_tau_matrix<'py>(
     })?
     .py()?;
     let matrix = ndarray::Array2::from_shape_vec((m, m), flat)
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        .map_err(|e| errors::internal("kendall_tau_matrix output shape", e))?;
     Ok(matrix.into_pyarray(py))
 }
 
@@ -184,7 +184,7 @@ fn kendall_tau_across_groups<'py>(
         .iter()
         .map(|&g| usize::try_from(g))
         .collect::<Result<_, _>>()
-        .map_err(|_| pyo3::exceptions::PyValueError::new_err("groups: expected ids >= 0"))?;
+        .map_err(|_| errors::invalid("groups", "expected ids >= 0"))?;
     let taus = run(py, n_jobs, || {
         across::kendall_tau_across_groups(&columns, y, &groups, variant, nan_policy)
     })?
@@ -260,14 +260,16 @@ fn sign_error_environments<'py>(
             min_weight,
         },
         ("hoeffding", None) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "n_samples: weighting=\"hoeffding\" needs the number of samples each gap was estimated from",
+            return Err(errors::invalid(
+                "n_samples",
+                "weighting=\"hoeffding\" needs the number of samples each gap was estimated from",
             ));
         }
         (other, _) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "weighting: expected one of \"none\", \"hoeffding\", got \"{other}\""
-            )));
+            return Err(errors::invalid(
+                "weighting",
+                format!("expected one of \"none\", \"hoeffding\", got \"{other}\""),
+            ));
         }
     };
     let codes = codes_of(&codes)?;
