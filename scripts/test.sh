@@ -26,6 +26,8 @@ maturin develop --quiet --extras dev,torch,ray,docs
 
 step "Rust: tests, formatting, clippy"
 cargo test --quiet -p genlab-core
+# The portable (non-SIMD) code paths, whatever this CPU has.
+GENLAB_ISA=baseline cargo test --quiet -p genlab-core
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
@@ -45,5 +47,14 @@ set -e
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests (exit 5): nothing to run is not a failure of the code" >&2
   status=0
+fi
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+  step "Python: the kernel tests again on the portable code paths (GENLAB_ISA=baseline)"
+  set +e
+  GENLAB_ISA=baseline python -m pytest -q -p no:cacheprovider tests/test_rank_kendalltau.py \
+    tests/test_rank_batched.py tests/test_rank_grid.py tests/test_kde.py tests/test_attention.py \
+    tests/test_rate.py
+  status=$?
+  set -e
 fi
 exit "$status"

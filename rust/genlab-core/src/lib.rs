@@ -6,8 +6,9 @@
 //! - [`rate`]: coding rates and sparse rate reduction over token groups.
 //! - [`kde`]: exact streaming kernel density estimation in high dimensions.
 //! - [`attention`]: tensor (triple-wise) attention, exact and polynomial.
-//! - `simd` (crate-private): the vectorizable exponential and the per-CPU compilation of kernels
-//!   that [`kde`] and [`attention`] share.
+//! - `simd` (crate-private): the vectorizable exponential and the per-CPU compilation and dispatch
+//!   of every vector kernel ([`instruction_set`] names the one in use; `GENLAB_ISA=baseline`
+//!   forces the portable paths).
 //!
 //! Every public function validates its input and returns [`Error`] instead of panicking; the
 //! bindings crate maps the error to a Python exception in one place.
@@ -21,3 +22,4 @@ mod simd;
 pub mod special;
 
 pub use error::{Error, Result};
+pub use simd::instruction_set;

@@ -5,7 +5,9 @@
 //! x86-64 CPU. There a loop over f64 runs two lanes at a time, and `f64::exp` and `f64::mul_add`
 //! are library calls. Each kernel entry point is therefore compiled three times by
 //! [`multiversion!`] (AVX-512, AVX2+FMA, baseline) and the caller picks one with the [`Isa`] that
-//! [`Isa::detect`] finds. Kernel bodies are plain loops over fixed-width lane arrays that LLVM
+//! [`Isa::detect`] finds (every kernel that uses vector instructions dispatches through it, the
+//! intrinsics of the Kendall radix and Gram counts included). Kernel bodies are plain loops over
+//! fixed-width lane arrays that LLVM
 //! vectorizes; [`exp_nonpositive`] is a branch-free polynomial so that loops calling it vectorize
 //! too, and [`MulAdd`] lets a body fuse its multiply-adds only where the instruction set has FMA.
 
@@ -26,22 +28,53 @@ pub(crate) enum Isa {
 }
 
 impl Isa {
-    /// The best instruction set of the running CPU (detected once, then cached).
+    /// The instruction set every kernel runs with: the best the running CPU has, or less when
+    /// the environment variable `GENLAB_ISA` asks for less ("baseline", "avx2", "avx512"; any
+    /// other value, or none, means the best). Read once, then cached. The override exists so that
+    /// the portable code paths are tested on any machine (CI runs the kernel tests once with
+    /// `GENLAB_ISA=baseline`); it can never select more than the CPU has.
     pub(crate) fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
-            #[cfg(target_arch = "x86_64")]
-            {
-                let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                if fma && is_x86_feature_detected!("avx512f") {
-                    return Isa::Avx512;
-                }
-                if fma {
-                    return Isa::Avx2Fma;
-                }
+            let best = Isa::of_cpu();
+            match std::env::var("GENLAB_ISA").as_deref() {
+                Ok("baseline") => Isa::Baseline,
+                #[cfg(target_arch = "x86_64")]
+                Ok("avx2") if best == Isa::Avx512 => Isa::Avx2Fma,
+                _ => best,
             }
-            Isa::Baseline
         })
+    }
+
+    /// The best instruction set of the running CPU.
+    fn of_cpu() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+            if fma && is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if fma {
+                return Isa::Avx2Fma;
+            }
+        }
+        Isa::Baseline
+    }
+
+    /// Whether kernels may use AVX-512's 512-bit popcount and byte/word compares (AVX-512 BW and
+    /// VPOPCNTDQ on top of [`Isa::Avx512`]).
+    pub(crate) fn has_vector_popcount(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self == Isa::Avx512
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vpopcntdq")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = self;
+            false
+        }
     }
 
     /// Every instruction set the running CPU supports, for tests that compare them.
@@ -55,6 +88,18 @@ impl Isa {
             Isa::Baseline => {}
         }
         isas
+    }
+}
+
+/// The instruction set the kernels run with, by name: "avx512", "avx2" or "baseline" (see
+/// [`Isa::detect`] and its `GENLAB_ISA` override).
+pub fn instruction_set() -> &'static str {
+    match Isa::detect() {
+        Isa::Baseline => "baseline",
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => "avx2",
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => "avx512",
     }
 }
 

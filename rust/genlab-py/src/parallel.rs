@@ -23,6 +23,7 @@ type PoolCache = Mutex<HashMap<(u32, usize), Arc<ThreadPool>>>;
 static POOLS: OnceLock<PoolCache> = OnceLock::new();
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(instruction_set, m)?)?;
     PARENT_PID.get_or_init(std::process::id);
     m.add_function(wrap_pyfunction!(effective_n_jobs, m)?)?;
     Ok(())
@@ -43,6 +44,13 @@ fn resolve(n_jobs: Option<i64>) -> PyResult<Option<usize>> {
         Some(k) if k > 0 => Ok(Some(k as usize)),
         Some(k) => Ok(Some((available_cores() as i64 + 1 + k).max(1) as usize)),
     }
+}
+
+/// The instruction set the kernels run with: "avx512", "avx2" or "baseline" (the CPU's best, or
+/// less when `GENLAB_ISA` asks for less).
+#[pyfunction]
+fn instruction_set() -> &'static str {
+    genlab_core::instruction_set()
 }
 
 /// Number of threads a kernel called with this `n_jobs` uses.

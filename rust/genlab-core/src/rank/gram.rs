@@ -15,6 +15,8 @@
 #[cfg(target_arch = "x86_64")]
 use rayon::prelude::*;
 
+use crate::simd::Isa;
+
 /// Bits of one block of the pair triangle, for all columns, kept near this size (bytes) so that
 /// they stay in L2 while every column pair is counted over them.
 #[cfg(target_arch = "x86_64")]
@@ -33,14 +35,7 @@ const MAX_OBSERVATIONS: usize = 6000;
 /// count was slower than per-pair merge counts in the same sweep (an AVX2 build of this kernel:
 /// about 54 vs 36 ms at n = 2000, m = 100), so it is not offered.
 fn has_vector_popcount() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vpopcntdq")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    Isa::detect().has_vector_popcount()
 }
 
 /// Discordant pairs between every two columns, as the upper triangle of an m x m row-major matrix
@@ -192,11 +187,12 @@ unsafe fn count_block(
 
 /// Bit k set where chunk[k] < pivot: two 32-lane unsigned compares into mask registers.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,avx2,popcnt")]
+#[inline]
 fn below_mask(chunk: &[u16; 64], pivot: u16) -> u64 {
     use std::arch::x86_64::*;
-    // SAFETY: only inlined into `count_block`, which enables avx512f/bw/vpopcntdq; the two
-    // unaligned loads read the 64 lanes of `chunk`.
+    // SAFETY: the two unaligned loads read the 64 lanes of `chunk` (the features are this
+    // function's own, so its callers must have them too).
     unsafe {
         let p = _mm512_set1_epi16(pivot as i16);
         let lo = _mm512_loadu_si512(chunk.as_ptr().cast());
@@ -208,14 +204,14 @@ fn below_mask(chunk: &[u16; 64], pivot: u16) -> u64 {
 /// out[p][q] = sum over words w of popcount(a[p][w] XOR b[q][w]) (all slices of one length), with
 /// VPOPCNTDQ on 512-bit words.
 #[cfg(target_arch = "x86_64")]
-#[inline(always)]
+#[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,avx2,popcnt")]
+#[inline]
 fn xor_popcount_tile(a: [&[u64]; TILE], b: [&[u64]; TILE]) -> [[u64; TILE]; TILE] {
     use std::arch::x86_64::*;
     let n = a[0].len();
     assert!(a.iter().chain(&b).all(|s| s.len() == n));
     let full = n / 8 * 8;
-    // SAFETY: as above for the features; every load reads 8 words at w + 8 <= full <= n of
-    // slices that all have length n.
+    // SAFETY: every load reads 8 words at w + 8 <= full <= n of slices that all have length n.
     let mut out = unsafe {
         let mut acc = [[_mm512_setzero_si512(); TILE]; TILE];
         let mut w = 0;
