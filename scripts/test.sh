@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything genlab needs into .venv (created if missing) and runs every check:
 # Rust tests, the Python test suite (with every docstring example), the linters (rustfmt, clippy,
-# ruff, mypy --strict) and the documentation build (Sphinx, warnings as errors).
+# ruff, mypy --strict), the documentation build (Sphinx, warnings as errors), and the wheel users
+# install (manylinux2014 abi3, smoke-tested in a clean virtual environment: scripts/wheel-check.sh).
 # This is the README's test command and what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +57,8 @@ if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
     tests/test_rate.py
   status=$?
   set -e
+fi
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+  bash scripts/wheel-check.sh
 fi
 exit "$status"
