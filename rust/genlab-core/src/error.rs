@@ -1,5 +1,9 @@
-//! The one error type of the core. Messages name the argument, what it got and what was expected,
-//! because they reach Python users verbatim.
+//! The one error type of the core, and the checks every module shares. Messages name the
+//! argument, what it got and what was expected, because they reach Python users verbatim.
+
+use rayon::prelude::*;
+
+use crate::element::Element;
 
 /// Errors returned by genlab-core. The Python bindings map every variant to `ValueError`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -88,15 +92,39 @@ impl Error {
     }
 }
 
-/// Returns [`Error::NonFinite`] for the first NaN or infinity in `values`.
-pub fn check_finite(name: &str, values: &[f64]) -> Result<()> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(index) => Err(Error::NonFinite {
-            name: name.to_string(),
-            index,
-        }),
-        None => Ok(()),
-    }
+/// Arrays are scanned for NaN/inf in chunks of this many values, in parallel when there are
+/// several chunks.
+pub(crate) const SCAN_CHUNK: usize = 1 << 14;
+
+/// Whether every value is finite; a branch-free fold, so that it vectorizes.
+pub(crate) fn all_finite<T: Element>(values: &[T]) -> bool {
+    values
+        .iter()
+        .fold(true, |ok, &v| ok & v.to_f64().is_finite())
+}
+
+/// Returns [`Error::NonFinite`] for the first NaN or infinity in `values`: the one finiteness scan
+/// of the core (chunked, vectorized, in parallel over chunks for large arrays).
+pub fn check_finite<T: Element>(name: &str, values: &[T]) -> Result<()> {
+    let bad_chunk = if values.len() > SCAN_CHUNK {
+        values
+            .par_chunks(SCAN_CHUNK)
+            .position_first(|c| !all_finite(c))
+    } else {
+        Some(0).filter(|_| !all_finite(values))
+    };
+    let Some(chunk) = bad_chunk else {
+        return Ok(());
+    };
+    let start = chunk * SCAN_CHUNK;
+    let offset = values[start..]
+        .iter()
+        .position(|&v| !v.to_f64().is_finite())
+        .unwrap_or(0);
+    Err(Error::NonFinite {
+        name: name.to_string(),
+        index: start + offset,
+    })
 }
 
 /// Parses a string option against its accepted values; the error names the argument and lists

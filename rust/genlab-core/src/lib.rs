@@ -14,6 +14,7 @@
 //! bindings crate maps the error to a Python exception in one place.
 
 pub mod attention;
+pub mod element;
 pub mod error;
 pub mod kde;
 pub mod rank;

@@ -172,6 +172,24 @@ pub(crate) fn exp_nonpositive<A: MulAdd>(x: f64) -> f64 {
     if x < EXP_UNDERFLOW { 0.0 } else { y }
 }
 
+/// The step of every online log-sum-exp here (KDE densities, the information plane, exact
+/// attention): two running sums of exponentials, each taken relative to its own maximum (`a`,
+/// `b`), are brought to the common maximum `m = max(a, b)`. Returns `(m, exp(a - m), exp(b - m))`;
+/// a side that is still empty (maximum -inf) gets the factor 0, and so does each side when both
+/// are.
+#[inline]
+pub(crate) fn rescale_to_common_max(a: f64, b: f64) -> (f64, f64, f64) {
+    let m = a.max(b);
+    if m == f64::NEG_INFINITY {
+        return (m, 0.0, 0.0);
+    }
+    (
+        m,
+        exp_nonpositive::<Unfused>(a - m),
+        exp_nonpositive::<Unfused>(b - m),
+    )
+}
+
 /// Defines `fn $name(isa: Isa, args...)`, which runs the kernel body `$body` compiled for the
 /// instruction set `isa` names. Callers pass [`Isa::detect`] (or, in tests, each of
 /// `Isa::supported`); detecting once per batch of calls keeps the check out of inner loops.

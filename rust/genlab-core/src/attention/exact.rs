@@ -16,7 +16,7 @@ use super::kernels::{
 };
 use super::{AttentionInputs, Dims, KeyWindow, Mask, TensorInputs, check_scale};
 use crate::error::Result;
-use crate::simd::Isa;
+use crate::simd::{Isa, rescale_to_common_max};
 
 /// Rows of a tile (first keys for tensor attention, queries for ordinary attention).
 const TILE_ROWS: usize = 32;
@@ -44,9 +44,8 @@ impl OnlineSoftmax {
         if sum == 0.0 {
             return;
         }
-        let new_max = self.max.max(max);
-        // exp(-inf - finite) = 0: the first block simply replaces the empty state.
-        let (old_scale, block_scale) = ((self.max - new_max).exp(), (max - new_max).exp());
+        // An empty state gets the factor 0: the first block simply replaces it.
+        let (new_max, old_scale, block_scale) = rescale_to_common_max(self.max, max);
         for (a, &b) in acc.iter_mut().zip(block) {
             *a = *a * old_scale + b * block_scale;
         }

@@ -11,7 +11,7 @@ use super::rows;
 use super::tiles::{Queries, Reducer, Transform, check_points, reduce};
 use super::{Element, Scale};
 use crate::error::{Error, Result};
-use crate::simd::{Isa, Unfused, exp_nonpositive};
+use crate::simd::{Isa, rescale_to_common_max};
 
 /// Running log-sum-exp: sum_i exp(v_i) = exp(max) * sum, and sum_i exp(2 v_i) = exp(2 max) * sum_sq.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,23 +28,17 @@ impl LogSumExp {
         sum_sq: 0.0,
     };
 
-    /// Folds in `other`, rescaling whichever has the smaller maximum.
+    /// Folds in `other` at the common maximum.
     pub(crate) fn merge(&mut self, other: LogSumExp) {
         if other.max == f64::NEG_INFINITY {
             return;
         }
-        if other.max > self.max {
-            let r = exp_nonpositive::<Unfused>(self.max - other.max);
-            *self = LogSumExp {
-                max: other.max,
-                sum: other.sum + self.sum * r,
-                sum_sq: other.sum_sq + self.sum_sq * r * r,
-            };
-        } else {
-            let r = exp_nonpositive::<Unfused>(other.max - self.max);
-            self.sum += other.sum * r;
-            self.sum_sq += other.sum_sq * r * r;
-        }
+        let (max, r_self, r_other) = rescale_to_common_max(self.max, other.max);
+        *self = LogSumExp {
+            max,
+            sum: self.sum * r_self + other.sum * r_other,
+            sum_sq: self.sum_sq * r_self * r_self + other.sum_sq * r_other * r_other,
+        };
     }
 
     /// log sum_i exp(v_i) (-inf when empty).

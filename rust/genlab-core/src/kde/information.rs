@@ -14,7 +14,7 @@ use super::Element;
 use super::rows;
 use super::tiles::{Queries, Reducer, Transform, check_points, reduce};
 use crate::error::{Error, Result};
-use crate::simd::{Isa, Unfused, exp_nonpositive};
+use crate::simd::{Isa, rescale_to_common_max};
 
 /// Per query: the smallest squared distance and, per scale c, sum_j exp(-c (D_j - min D)).
 struct MultiScale<'a> {
@@ -32,15 +32,12 @@ impl MultiScale<'_> {
         if lowest == f64::INFINITY {
             return;
         }
-        if lowest < into.lowest {
-            for (s, &c) in into.sums.iter_mut().zip(self.scales) {
-                *s *= exp_nonpositive::<Unfused>(-c * (into.lowest - lowest));
-            }
-            into.lowest = lowest;
-        }
+        // Per scale c the sums are exp-sums relative to the maxima -c * lowest.
         for ((acc, &c), s) in into.sums.iter_mut().zip(self.scales).zip(sums) {
-            *acc += s * exp_nonpositive::<Unfused>(-c * (lowest - into.lowest));
+            let (_, r_into, r_block) = rescale_to_common_max(-c * into.lowest, -c * lowest);
+            *acc = *acc * r_into + s * r_block;
         }
+        into.lowest = into.lowest.min(lowest);
     }
 }
 

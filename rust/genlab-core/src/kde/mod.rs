@@ -29,25 +29,7 @@ pub use information::{InformationPlane, information_plane, information_plane_man
 pub use kernels::Kernel;
 pub use regime::{Regime, RegimeReport, regime, regime_bandwidths};
 
-/// A floating-point input type: float64, or float32 read into float64.
-pub trait Element: Copy + Send + Sync + 'static {
-    /// The value as float64.
-    fn to_f64(self) -> f64;
-}
-
-impl Element for f64 {
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-}
-
-impl Element for f32 {
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-}
+pub use crate::element::Element;
 
 /// The kernel's scale.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,62 +2,8 @@
 //! Shapes are validated when they are wrapped; the values of U then too, those of a token group
 //! when a kernel reads it (the check then runs on data already in cache, in parallel).
 
-use rayon::prelude::*;
-
-use crate::error::{Error, Result};
-
-/// An element type the kernels accept. Values are widened to f64 as they are read, so float32
-/// input is computed in float64 without a float64 copy of the whole array.
-pub trait Element: Copy + Send + Sync + Into<f64> + 'static {
-    /// The values themselves when they already are f64 (read in place, no copy).
-    fn as_f64(values: &[Self]) -> Option<&[f64]>;
-}
-
-impl Element for f64 {
-    fn as_f64(values: &[f64]) -> Option<&[f64]> {
-        Some(values)
-    }
-}
-
-impl Element for f32 {
-    fn as_f64(_: &[f32]) -> Option<&[f64]> {
-        None
-    }
-}
-
-/// Arrays are scanned for NaN/inf in chunks of this many values, in parallel when there are
-/// several chunks.
-const SCAN_CHUNK: usize = 1 << 14;
-
-/// Whether every value is finite; a branch-free fold, so that it vectorizes.
-fn all_finite<T: Element>(values: &[T]) -> bool {
-    values
-        .iter()
-        .fold(true, |ok, &v| ok & Into::<f64>::into(v).is_finite())
-}
-
-/// Returns [`Error::NonFinite`] for the first NaN or infinity of `values`.
-fn check_finite_elements<T: Element>(name: &str, values: &[T]) -> Result<()> {
-    let bad_chunk = if values.len() > SCAN_CHUNK {
-        values
-            .par_chunks(SCAN_CHUNK)
-            .position_first(|c| !all_finite(c))
-    } else {
-        Some(0).filter(|_| !all_finite(values))
-    };
-    let Some(chunk) = bad_chunk else {
-        return Ok(());
-    };
-    let start = chunk * SCAN_CHUNK;
-    let offset = values[start..]
-        .iter()
-        .position(|&v| !Into::<f64>::into(v).is_finite())
-        .unwrap_or(0);
-    Err(Error::NonFinite {
-        name: name.to_string(),
-        index: start + offset,
-    })
-}
+pub use crate::element::Element;
+use crate::error::{Error, Result, all_finite, check_finite};
 
 /// `count` matrices of `tokens` rows (tokens) by `dim` columns (features), row-major and
 /// contiguous: `data[(g * tokens + i) * dim + j]` is feature j of token i in group g.
@@ -132,7 +78,7 @@ impl<'a, T: Element> TokenGroups<'a, T> {
         if all_finite(values) {
             return Ok(values);
         }
-        Err(check_finite_elements(self.name, self.data)
+        Err(check_finite(self.name, self.data)
             .err()
             .unwrap_or(Error::NonFinite {
                 name: self.name.to_string(),
@@ -170,7 +116,7 @@ impl<'a> Subspaces<'a> {
                 format!("{} values", data.len()),
             ));
         }
-        check_finite_elements("U", data)?;
+        check_finite("U", data)?;
         Ok(Subspaces {
             data,
             heads,
@@ -231,7 +177,7 @@ mod tests {
                 index: 7
             }
         );
-        let big: Vec<f32> = (0..10 * SCAN_CHUNK + 10)
+        let big: Vec<f32> = (0..10 * crate::error::SCAN_CHUNK + 10)
             .map(|i| if i > 100_000 { f32::INFINITY } else { 0.5 })
             .collect();
         let groups = TokenGroups::new("ZU", &big, 10, 1, big.len() / 10).unwrap();
