@@ -8,13 +8,21 @@ it got and what was expected.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from genlab.errors import EmptyInputError, InvalidArgumentError, NonFiniteError, ShapeError
+from genlab import _core
+from genlab.errors import (
+    EmptyInputError,
+    InvalidArgumentError,
+    NonFiniteError,
+    ResourceUseWarning,
+    ShapeError,
+)
 
 __all__ = [
     "as_float_array",
@@ -122,7 +130,9 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
 
 
 def check_n_jobs(n_jobs: int | None) -> int | None:
-    """Validate an ``n_jobs`` argument (None, a positive count, or -1 for all cores, -2 for all but one...)."""
+    """Validate an ``n_jobs`` argument (None, a positive count, or -1 for all cores, -2 for all
+    but one...). A count above the number of cores is capped there, with a warning: more threads
+    than cores only add switching (and 100,000 would start 100,000 OS threads)."""
     if n_jobs is None:
         return None
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
@@ -131,6 +141,14 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
         raise InvalidArgumentError(
             "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0"
         )
+    cores = _core.effective_n_jobs(-1)  # the cores the kernels can use (affinity respected)
+    if n_jobs > cores:
+        warnings.warn(
+            f"n_jobs={n_jobs} is more than the {cores} cores of this machine; using {cores}",
+            ResourceUseWarning,
+            stacklevel=3,
+        )
+        return cores
     return int(n_jobs)
 
 

@@ -25,7 +25,7 @@ DTypeError (TypeError)
 
 Warnings
 --------
-DegenerateDataWarning, NumericalWarning
+DegenerateDataWarning, NumericalWarning, ResourceUseWarning
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "NonFiniteError",
     "NotPositiveDefiniteError",
     "NumericalWarning",
+    "ResourceUseWarning",
     "ShapeError",
     "TooLargeError",
 ]
@@ -59,3 +60,8 @@ class DegenerateDataWarning(RuntimeWarning):
 
 class NumericalWarning(RuntimeWarning):
     """A computation needed a numerical safeguard (for example a diagonal jitter) to finish."""
+
+
+class ResourceUseWarning(RuntimeWarning):
+    """A request for more resources than the machine has was scaled down (for example ``n_jobs``
+    above the number of cores)."""

@@ -6,6 +6,11 @@
 //! rayon and `fork()` do not mix: a forked child (a PyTorch DataLoader worker, a multiprocessing
 //! pool) inherits the global pool's bookkeeping but not its threads, so work sent there would never
 //! run. Kernels therefore check the process id and, in a child, use a pool created in that child.
+//!
+//! Thread counts are capped at the number of cores (the numpy layer warns when it caps a request),
+//! so at most one pool per thread count 1..=cores exists per process: the pool cache is bounded.
+//! Pools are created with the GIL released, so a slow thread start never blocks other Python
+//! threads.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -41,7 +46,8 @@ fn resolve(n_jobs: Option<i64>) -> PyResult<Option<usize>> {
             "n_jobs",
             "expected a positive number of threads, -1 (all cores) or None, got 0",
         )),
-        Some(k) if k > 0 => Ok(Some(k as usize)),
+        // More threads than cores only adds switching; the cap also bounds the pool cache.
+        Some(k) if k > 0 => Ok(Some((k as usize).min(available_cores()))),
         Some(k) => Ok(Some((available_cores() as i64 + 1 + k).max(1) as usize)),
     }
 }
@@ -91,19 +97,22 @@ where
     let in_parent = PARENT_PID
         .get()
         .is_some_and(|&pid| pid == std::process::id());
-    let chosen = match threads {
-        Some(t) => Some(pool(t)?),
-        None if in_parent => None,
-        None => Some(pool(
-            std::env::var("RAYON_NUM_THREADS")
-                .ok()
-                .and_then(|v| v.parse::<usize>().ok())
-                .filter(|&t| t > 0)
-                .unwrap_or_else(available_cores),
-        )?),
-    };
-    Ok(py.detach(|| match chosen {
-        Some(p) => p.install(f),
-        None => f(),
-    }))
+    py.detach(|| {
+        let chosen = match threads {
+            Some(t) => Some(pool(t)?),
+            None if in_parent => None,
+            None => Some(pool(
+                std::env::var("RAYON_NUM_THREADS")
+                    .ok()
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .filter(|&t| t > 0)
+                    .unwrap_or_else(available_cores)
+                    .min(available_cores()),
+            )?),
+        };
+        Ok(match chosen {
+            Some(p) => p.install(f),
+            None => f(),
+        })
+    })
 }
