@@ -339,3 +339,28 @@ def test_invariant_under_increasing_transforms(xy):
 def test_self_and_negation(x):
     assert kendalltau(x, x).statistic == 1.0
     assert kendalltau(x, [-v for v in x]).statistic == -1.0
+
+
+def test_the_large_count_workspace_is_explicit() -> None:
+    from genlab.rank import KendallWorkspace, default_workspace
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=40_000)  # above the bitset range: the count that needs scratch memory
+    y = x + rng.normal(size=x.size)
+    expected = stats.kendalltau(x, y)
+    default_workspace.release()
+    assert default_workspace.nbytes == 0
+    res = kendalltau(x, y)
+    assert res.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert default_workspace.nbytes >= 48 * x.size  # kept for the next call
+    default_workspace.release()
+    assert default_workspace.nbytes == 0
+    mine = KendallWorkspace()
+    assert kendalltau(x, y, workspace=mine) == res
+    assert mine.nbytes > 0
+    assert default_workspace.nbytes == 0
+    keep_nothing = KendallWorkspace(max_bytes=0)
+    assert kendalltau(x, y, workspace=keep_nothing) == res
+    assert keep_nothing.nbytes == 0
+    with pytest.raises(TypeError, match=r"workspace: expected a genlab\.rank\.KendallWorkspace"):
+        kendalltau(x, y, workspace=bytearray(10))

@@ -20,6 +20,12 @@ def effective_n_jobs(n_jobs: int | None = None) -> int: ...
 def instruction_set() -> str: ...
 
 # rank
+class KendallWorkspace:
+    def __init__(self, max_bytes: int = ...) -> None: ...
+    @property
+    def nbytes(self) -> int: ...
+    def release(self) -> None: ...
+
 def kendall_tau(
     x: NDArray[np.float64],
     y: NDArray[np.float64],
@@ -28,6 +34,7 @@ def kendall_tau(
     method: str = "auto",
     alternative: str = "two-sided",
     nan_policy: str = "propagate",
+    workspace: KendallWorkspace | None = None,
 ) -> tuple[float, float, int]: ...
 def kendall_tau_many(
     x: NDArray[np.float64],

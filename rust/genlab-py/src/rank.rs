@@ -1,7 +1,11 @@
 //! Bindings of genlab_core::rank.
 
+use std::sync::Mutex;
+
+use genlab_core::rank::counts::KENDALL_WORKSPACE_MAX_BYTES;
 use genlab_core::rank::{
-    self, Alternative, Method, NanPolicy, TauOptions, Variant, across, cmi, granulated,
+    self, Alternative, KendallWorkspace, Method, NanPolicy, TauOptions, Variant, across, cmi,
+    granulated,
     grid::{Codes, Replicates},
     sign_error,
 };
@@ -13,6 +17,7 @@ use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyKendallWorkspace>()?;
     m.add_function(wrap_pyfunction!(kendall_tau, m)?)?;
     m.add_function(wrap_pyfunction!(kendall_tau_many, m)?)?;
     m.add_function(wrap_pyfunction!(kendall_tau_matrix, m)?)?;
@@ -45,9 +50,46 @@ fn columns_of(x: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Scratch memory of the large-n Kendall count that a caller keeps between calls (see
+/// `genlab_core::rank::KendallWorkspace`). A call that finds it in use by another thread works
+/// with fresh memory instead of waiting.
+#[pyclass(module = "genlab._core", name = "KendallWorkspace")]
+struct PyKendallWorkspace {
+    inner: Mutex<KendallWorkspace>,
+}
+
+#[pymethods]
+impl PyKendallWorkspace {
+    #[new]
+    #[pyo3(signature = (max_bytes=KENDALL_WORKSPACE_MAX_BYTES))]
+    fn new(max_bytes: usize) -> Self {
+        PyKendallWorkspace {
+            inner: Mutex::new(KendallWorkspace::new(max_bytes)),
+        }
+    }
+
+    /// Bytes held now.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.try_lock().map_or(0, |w| w.bytes())
+    }
+
+    /// Frees every buffer (a call in progress keeps its own until it ends).
+    fn release(&self) {
+        if let Ok(mut w) = self.inner.try_lock() {
+            w.release();
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("KendallWorkspace(nbytes={})", self.nbytes())
+    }
+}
+
 /// Kendall's tau of two float64 arrays: (statistic, pvalue, n_used).
 #[pyfunction]
-#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate"))]
+#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate", workspace=None))]
+#[allow(clippy::too_many_arguments)]
 fn kendall_tau(
     py: Python<'_>,
     x: PyReadonlyArray1<'_, f64>,
@@ -56,10 +98,18 @@ fn kendall_tau(
     method: &str,
     alternative: &str,
     nan_policy: &str,
+    workspace: Option<PyRef<'_, PyKendallWorkspace>>,
 ) -> PyResult<(f64, f64, u64)> {
     let opts = options(variant, method, alternative, nan_policy)?;
     let (x, y) = (x.as_slice()?, y.as_slice()?);
-    let r = run(py, None, || rank::kendall_tau(x, y, &opts))?.py()?;
+    let shared = workspace.as_ref().map(|w| &w.inner);
+    let r = run(py, None, || {
+        let mut kept = shared.and_then(|m| m.try_lock().ok());
+        let mut fresh = KendallWorkspace::default();
+        let ws = kept.as_deref_mut().unwrap_or(&mut fresh);
+        rank::kendall_tau_in(x, y, &opts, ws)
+    })?
+    .py()?;
     Ok((r.statistic, r.pvalue, r.n_used))
 }
 

@@ -20,7 +20,8 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, parse_option};
-use counts::{PairCounts, Ranked, Scratch, pair_counts, pair_counts_against};
+pub use counts::KendallWorkspace;
+use counts::{PairCounts, Ranked, Scratch, pair_counts, pair_counts_against, pair_counts_in};
 
 /// Which normalization of C - D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +275,17 @@ fn apply_nan_policy<'a>(
 
 /// Kendall's tau of x and y with scipy's semantics (see [`TauOptions`]).
 pub fn kendall_tau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult> {
+    kendall_tau_in(x, y, opts, &mut KendallWorkspace::default())
+}
+
+/// [`kendall_tau`] with the large-n count's scratch memory from `workspace` (see
+/// [`KendallWorkspace`]: a caller that counts many times keeps one to skip fresh allocations).
+pub fn kendall_tau_in(
+    x: &[f64],
+    y: &[f64],
+    opts: &TauOptions,
+    workspace: &mut KendallWorkspace,
+) -> Result<TauResult> {
     check_same_length(x, y, "x", "y")?;
     let Some((x, y)) = apply_nan_policy(x, y, opts.nan_policy, "x", "y")? else {
         return Ok(TauResult::nan(x.len() as u64));
@@ -281,7 +293,7 @@ pub fn kendall_tau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult>
     if x.len() < 2 {
         return Ok(TauResult::nan(x.len() as u64));
     }
-    tau_from_counts(&pair_counts(&x, &y), opts)
+    tau_from_counts(&pair_counts_in(&x, &y, workspace), opts)
 }
 
 /// Which columns of X hold a NaN; under [`NanPolicy::Raise`], an error naming the first one.

@@ -25,8 +25,7 @@ pub(crate) use merge::sort_count_sequential;
 pub use merge::{MergeKey, count_inversions};
 pub(crate) use ranking::{PARALLEL_MIN, SharedSlots};
 pub use ranking::{Ranked, sort_key};
-pub use workspace::Scratch;
-use workspace::{KEY_BUFFERS, PAIR_BUFFERS, with_cached};
+pub use workspace::{KENDALL_WORKSPACE_MAX_BYTES, KendallWorkspace, Scratch};
 
 /// Counts over the n(n-1)/2 unordered pairs of (x_i, y_i).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -188,6 +187,12 @@ pub fn pair_counts_ranked(x: &Ranked, y: &Ranked, scratch: &mut Scratch) -> Pair
 /// ones radix-sort the (x, y) key pairs by x and count the inversions of y's keys in that order by
 /// radix partitioning, so y is never sorted on its own and nothing is gathered by index.
 pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
+    pair_counts_in(x, y, &mut KendallWorkspace::default())
+}
+
+/// [`pair_counts`] with the large-n count's scratch memory taken from `workspace` (kept there
+/// between calls by a caller that counts many times).
+pub fn pair_counts_in(x: &[f64], y: &[f64], workspace: &mut KendallWorkspace) -> PairCounts {
     debug_assert_eq!(x.len(), y.len());
     let n = x.len();
     if n <= NAIVE_MAX {
@@ -196,19 +201,16 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
     if n <= BITSET_MAX {
         return pair_counts_ranked(&Ranked::new(x), &Ranked::new(y), &mut Scratch::default());
     }
-    let ((x_stats, joint_ties), (discordant, y_stats)) =
-        with_cached(&PAIR_BUFFERS, 2 * n, |pairs| {
-            with_cached(&KEY_BUFFERS, 2 * n, |keys| {
-                let (pairs, scratch) = pairs.split_at_mut(n);
-                let (seq, buf) = keys.split_at_mut(n);
-                pairs
-                    .par_iter_mut()
-                    .zip(x.par_iter().zip(y))
-                    .for_each(|(p, (&a, &b))| *p = (sort_key(a), sort_key(b)));
-                let by_x = order_by_x(pairs, scratch, seq);
-                (by_x, inversions_and_ties(seq, buf))
-            })
-        });
+    let (pairs, keys) = workspace.buffers(2 * n);
+    let (pairs, scratch) = pairs.split_at_mut(n);
+    let (seq, buf) = keys.split_at_mut(n);
+    pairs
+        .par_iter_mut()
+        .zip(x.par_iter().zip(y))
+        .for_each(|(p, (&a, &b))| *p = (sort_key(a), sort_key(b)));
+    let (x_stats, joint_ties) = order_by_x(pairs, scratch, seq);
+    let (discordant, y_stats) = inversions_and_ties(seq, buf);
+    workspace.trim();
     PairCounts {
         n: n as u64,
         discordant,

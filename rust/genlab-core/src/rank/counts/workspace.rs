@@ -1,7 +1,5 @@
-//! Scratch memory of the counts: [`Scratch`] for the batched forms (the caller keeps it), and the
-//! buffers of the large-n count.
-
-use std::sync::Mutex;
+//! Scratch memory of the counts, always owned by a caller: [`Scratch`] for the batched forms,
+//! [`KendallWorkspace`] for the large-n count. Nothing is kept behind the caller's back.
 
 use crate::rank::radix::KeyPair;
 
@@ -12,37 +10,68 @@ pub struct Scratch {
     pub(super) buf: Vec<u32>,
 }
 
-/// Scratch memory of the large-n [`pair_counts`](super::pair_counts), kept between calls. Fresh memory costs a page
-/// fault per 4 KiB page on first touch, on every call, as the allocator hands such blocks back to
-/// the system when freed: at n = 1e6 (48 MB of buffers) about 14 ms of a 60 ms call in a one-off
-/// timing on the 2-core machine; `python benches/bench_rank.py --first-call` shows the difference
-/// between a first call and later ones.
-pub(super) static PAIR_BUFFERS: Mutex<Vec<KeyPair>> = Mutex::new(Vec::new());
-/// See [`PAIR_BUFFERS`].
-pub(super) static KEY_BUFFERS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-/// A cached buffer larger than this is freed after the call instead (n above about 1.5e6).
-const CACHE_MAX_BYTES: usize = 48 << 20;
+/// Scratch memory of the large-n count ([`pair_counts_in`](super::pair_counts_in): 48 bytes per
+/// observation, 48 MB at n = 1e6), for a caller that counts many times to keep between calls.
+///
+/// Fresh memory costs a page fault per 4 KiB page on first touch, on every call, because the
+/// allocator hands blocks that large back to the system when they are freed: at n = 1e6 about
+/// 14 ms of a 60 ms call in a one-off timing on the 2-core machine
+/// (`python benches/bench_rank.py --first-call` shows a first call against later ones). A
+/// workspace keeps its buffers up to `max_bytes` and frees larger ones after the call that needed
+/// them; [`KendallWorkspace::release`] frees everything now.
+#[derive(Debug)]
+pub struct KendallWorkspace {
+    pub(super) pairs: Vec<KeyPair>,
+    pub(super) keys: Vec<u64>,
+    max_bytes: usize,
+}
 
-/// Runs `f` on `len` elements of scratch taken from `cache` (contents arbitrary), or freshly
-/// allocated when the cache is too small or in use by another call.
-pub(super) fn with_cached<T: Copy + Default, R>(
-    cache: &Mutex<Vec<T>>,
-    len: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
-    let mut buffer = cache
-        .try_lock()
-        .map(|mut cached| std::mem::take(&mut *cached))
-        .unwrap_or_default();
-    if buffer.len() < len {
-        buffer = vec![T::default(); len];
+/// The default `max_bytes` of a [`KendallWorkspace`]: buffers for n up to about 1e6 are kept.
+pub const KENDALL_WORKSPACE_MAX_BYTES: usize = 48 << 20;
+
+impl Default for KendallWorkspace {
+    fn default() -> Self {
+        KendallWorkspace::new(KENDALL_WORKSPACE_MAX_BYTES)
     }
-    let result = f(&mut buffer[..len]);
-    if buffer.len() * std::mem::size_of::<T>() <= CACHE_MAX_BYTES
-        && let Ok(mut cached) = cache.try_lock()
-        && cached.len() < buffer.len()
-    {
-        *cached = buffer;
+}
+
+impl KendallWorkspace {
+    /// An empty workspace that keeps up to `max_bytes` of buffers between calls.
+    pub fn new(max_bytes: usize) -> Self {
+        KendallWorkspace {
+            pairs: Vec::new(),
+            keys: Vec::new(),
+            max_bytes,
+        }
     }
-    result
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.pairs.capacity() * std::mem::size_of::<KeyPair>()
+            + self.keys.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// Frees every buffer.
+    pub fn release(&mut self) {
+        self.pairs = Vec::new();
+        self.keys = Vec::new();
+    }
+
+    /// Buffers of `len` elements each (contents arbitrary).
+    pub(super) fn buffers(&mut self, len: usize) -> (&mut [KeyPair], &mut [u64]) {
+        if self.pairs.len() < len {
+            self.pairs = vec![(0, 0); len];
+        }
+        if self.keys.len() < len {
+            self.keys = vec![0; len];
+        }
+        (&mut self.pairs[..len], &mut self.keys[..len])
+    }
+
+    /// After a call: frees buffers beyond `max_bytes`.
+    pub(super) fn trim(&mut self) {
+        if self.bytes() > self.max_bytes {
+            self.release();
+        }
+    }
 }
