@@ -115,9 +115,7 @@ def kde_loo_cv_bandwidth(
     n_neighbors: int | None = None,
     bounds: tuple[float, float] | None = None,
     n_jobs: int | None = None,
-) -> tuple[
-    float, float, float, float, int, bool, bool, NDArray[np.float64], NDArray[np.float64]
-]: ...
+) -> dict[str, Any]: ...
 def kde_nearest_neighbor_bandwidth(
     data: NDArray[np.float64] | NDArray[np.float32], *, n_jobs: int | None = None
 ) -> float: ...
@@ -127,14 +125,14 @@ def kde_regime(
     queries: NDArray[np.float64] | NDArray[np.float32] | None = None,
     *,
     n_jobs: int | None = None,
-) -> tuple[float, float, float, float, NDArray[np.float64], NDArray[np.float64], str]: ...
+) -> dict[str, Any]: ...
 def kde_information_plane(
     activations: list[NDArray[np.float64]] | list[NDArray[np.float32]],
     noise_variances: NDArray[np.float64],
     labels: NDArray[np.int64] | None = None,
     *,
     n_jobs: int | None = None,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]: ...
+) -> dict[str, NDArray[np.float64]]: ...
 
 # attention
 def tensor_attention_exact(
@@ -166,7 +164,7 @@ def tensor_attention_poly(
     tol: float | None = None,
     basis: str = "chebyshev",
     n_jobs: int | None = None,
-) -> tuple[NDArray[np.float64], tuple[float, int, int, float, NDArray[np.float64], float]]: ...
+) -> tuple[NDArray[np.float64], dict[str, Any]]: ...
 def attention_exact(
     q: NDArray[np.float64],
     k: NDArray[np.float64],
@@ -194,10 +192,8 @@ def poly_plan(
     unit_roundoff: float = ...,
     bytes_per_rank: float = 0.0,
     memory_limit: float = ...,
-) -> tuple[float, int, int, float, NDArray[np.float64], float]: ...
-def monomial_table(
-    d: int, degree: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]: ...
+) -> dict[str, Any]: ...
+def monomial_table(d: int, degree: int) -> dict[str, NDArray[Any]]: ...
 
 # rate
 RATE_JITTER_TRIES: int

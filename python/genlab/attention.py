@@ -209,9 +209,16 @@ def _prepare(
     return flat, lead, n, d, dv, out_dtype
 
 
-def _plan(raw: tuple[float, int, int, float, NDArray[np.float64], float], basis: str) -> PolyPlan:
-    logit_range, degree, rank, error_bound, coefficients, memory_bytes = raw
-    return PolyPlan(logit_range, degree, rank, error_bound, basis, coefficients, memory_bytes)
+def _plan(raw: dict[str, Any], basis: str) -> PolyPlan:
+    return PolyPlan(
+        logit_range=raw["logit_range"],
+        degree=raw["degree"],
+        rank=raw["rank"],
+        error_bound=raw["error_bound"],
+        basis=basis,
+        coefficients=raw["coefficients"],
+        memory_bytes=raw["memory_bytes"],
+    )
 
 
 def poly_plan(

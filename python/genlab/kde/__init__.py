@@ -273,10 +273,9 @@ def select_bandwidth(
         raise ValueError(f"n_neighbors: expected at least 1, got {n_neighbors}")
     if bounds is not None:
         bounds = (float(bounds[0]), float(bounds[1]))
-    (h, score, truncated, bound, k, exact, at_boundary, log_h, scores) = _core.kde_loo_cv_bandwidth(
-        points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs
-    )
-    if at_boundary:
+    cv = _core.kde_loo_cv_bandwidth(points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs)
+    h, log_h = cv["bandwidth"], cv["log_bandwidths"]
+    if cv["at_boundary"]:
         warnings.warn(
             f"select_bandwidth: the cross-validated likelihood is largest at the end of the search "
             f"range (h = {h:.4g}, range [{math.exp(log_h[0]):.4g}, {math.exp(log_h[-1]):.4g}]); "
@@ -284,7 +283,17 @@ def select_bandwidth(
             NumericalWarning,
             stacklevel=2,
         )
-    return BandwidthSelection(h, method, score, truncated, k, exact, bound, log_h, scores)
+    return BandwidthSelection(
+        bandwidth=h,
+        method=method,
+        score=cv["score"],
+        truncated_score=cv["truncated_score"],
+        n_neighbors=cv["n_neighbors"],
+        exact=cv["exact"],
+        truncation_error=cv["truncation_error_bound"],
+        log_bandwidths=log_h,
+        scores=cv["scores"],
+    )
 
 
 def _scale_arguments(
@@ -432,10 +441,17 @@ def regime(
     points = float_points(data, "data")
     q = None if queries is None else float_points(queries, "queries")
     points, q = one_dtype(points, q)
-    alpha, h_g, h_clt, h_kl, inverse_y2, eigenvalues, label = _core.kde_regime(
-        points, h, q, n_jobs=check_n_jobs(n_jobs)
+    r = _core.kde_regime(points, h, q, n_jobs=check_n_jobs(n_jobs))
+    return RegimeReport(
+        alpha=r["alpha"],
+        h_G=r["h_g"],
+        h_CLT=r["h_clt"],
+        h_KL=r["h_kl"],
+        bandwidth=h,
+        inverse_y2=r["inverse_y2"],
+        eigenvalues=r["eigenvalues"],
+        label=r["label"],
     )
-    return RegimeReport(alpha, h_g, h_clt, h_kl, h, inverse_y2, eigenvalues, label)
 
 
 def _flatten_activations(activations: Any) -> tuple[list[NDArray[Any]], tuple[int, ...]]:
@@ -535,7 +551,7 @@ def information_plane(
             raise ValueError(f"labels: expected a 1-D array, got shape {label_array.shape}")
         _, inverse = np.unique(label_array, return_inverse=True)
         codes = np.ascontiguousarray(inverse.ravel(), dtype=np.int64)
-    upper, lower, ty_upper, ty_lower = _core.kde_information_plane(
+    planes = _core.kde_information_plane(
         arrays, np.ascontiguousarray(variances), codes, n_jobs=check_n_jobs(n_jobs)
     )
     shape = (*outer, variances.size)
@@ -545,9 +561,9 @@ def information_plane(
         return out[..., 0] if scalar_noise else out
 
     return InformationPlaneResult(
-        shaped(upper),
-        shaped(lower),
-        None if codes is None else shaped(ty_upper),
-        None if codes is None else shaped(ty_lower),
+        shaped(planes["i_xt_upper"]),
+        shaped(planes["i_xt_lower"]),
+        None if codes is None else shaped(planes["i_ty_upper"]),
+        None if codes is None else shaped(planes["i_ty_lower"]),
         variances,
     )

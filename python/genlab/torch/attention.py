@@ -336,7 +336,9 @@ def _poly(
         bytes_per_rank=float(per_rank),
         memory_limit=limit,
     )
-    parent, variable, multinomial, level_start = _core.monomial_table(d, plan.degree)
+    table = _core.monomial_table(d, plan.degree)
+    parent, variable, level_start = table["parent"], table["variable"], table["level_start"]
+    multinomial = table["multinomial"]
     device = q.device
     parent_t = torch.from_numpy(parent).to(device)
     variable_t = torch.from_numpy(variable).to(device)

@@ -4,9 +4,9 @@ use genlab_core::Error;
 use genlab_core::attention::{
     self, AttentionInputs, Basis, Dims, KeyWindow, Mask, PolyRequest, TensorInputs, poly,
 };
-use numpy::{IntoPyArray, PyArray1, PyArray3, PyReadonlyArray3, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray3, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
@@ -107,21 +107,23 @@ fn tensor_attention_exact<'py>(
     reshape(py, out, dims)
 }
 
-type Plan<'py> = (f64, usize, usize, f64, Bound<'py, PyArray1<f64>>, f64);
-
-fn plan_tuple<'py>(py: Python<'py>, plan: poly::PolyPlan) -> Plan<'py> {
-    (
-        plan.logit_range,
-        plan.degree,
-        plan.rank,
-        plan.error_bound,
+/// A plan as a dict: logit_range, degree, rank, error_bound, coefficients, memory_bytes.
+fn plan_dict<'py>(py: Python<'py>, plan: poly::PolyPlan) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("logit_range", plan.logit_range)?;
+    out.set_item("degree", plan.degree)?;
+    out.set_item("rank", plan.rank)?;
+    out.set_item("error_bound", plan.error_bound)?;
+    out.set_item(
+        "coefficients",
         plan.polynomial.coefficients.into_pyarray(py),
-        plan.memory_bytes,
-    )
+    )?;
+    out.set_item("memory_bytes", plan.memory_bytes)?;
+    Ok(out)
 }
 
-/// Tensor attention by the polynomial method: (output, (logit_range, degree, rank, error_bound,
-/// coefficients, memory_bytes)). `memory_limit` (bytes) has no default: a rank whose buffers
+/// Tensor attention by the polynomial method: (output, plan as a dict: logit_range, degree, rank,
+/// error_bound, coefficients, memory_bytes). `memory_limit` (bytes) has no default: a rank whose buffers
 /// exceed it is refused instead of failing to allocate.
 #[pyfunction]
 #[pyo3(signature = (q, k1, k2, v1, v2, *, scale, memory_limit, mask="none", w1=0, w2=0, degree=None, tol=None, basis="chebyshev", n_jobs=None))]
@@ -142,7 +144,7 @@ fn tensor_attention_poly<'py>(
     tol: Option<f64>,
     basis: &str,
     n_jobs: Option<i64>,
-) -> PyResult<(Bound<'py, PyArray3<f64>>, Plan<'py>)> {
+) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyDict>)> {
     let mask = Mask::parse(mask, w1, w2).py()?;
     let basis = Basis::parse(basis).py()?;
     let x = tensor_inputs([&q, &k1, &k2, &v1, &v2])?;
@@ -151,7 +153,7 @@ fn tensor_attention_poly<'py>(
         attention::tensor_attention_poly(&x, scale, mask, degree, tol, basis, memory_limit)
     })?
     .py()?;
-    Ok((reshape(py, out, dims)?, plan_tuple(py, plan)))
+    Ok((reshape(py, out, dims)?, plan_dict(py, plan)?))
 }
 
 /// Exact softmax attention of (batch, n, d) queries and keys and (batch, n, dv) values.
@@ -193,8 +195,8 @@ fn logit_bound(
     attention::logit_bound(q.as_slice()?, k1.as_slice()?, k2.as_slice()?, dims, scale).py()
 }
 
-/// The polynomial for a logit range: (logit_range, degree, rank, error_bound, coefficients,
-/// memory_bytes).
+/// The polynomial for a logit range, as a dict: logit_range, degree, rank, error_bound,
+/// coefficients, memory_bytes.
 #[pyfunction]
 #[pyo3(signature = (logit_range, d, *, degree=None, tol=None, basis="chebyshev", unit_roundoff=f64::EPSILON / 2.0, bytes_per_rank=0.0, memory_limit=f64::INFINITY))]
 #[allow(clippy::too_many_arguments)]
@@ -208,7 +210,7 @@ fn poly_plan<'py>(
     unit_roundoff: f64,
     bytes_per_rank: f64,
     memory_limit: f64,
-) -> PyResult<Plan<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let request = PolyRequest {
         logit_range,
         d,
@@ -220,26 +222,20 @@ fn poly_plan<'py>(
         memory_limit,
     };
     let plan = attention::plan_polynomial(&request).py()?;
-    Ok(plan_tuple(py, plan))
+    plan_dict(py, plan)
 }
 
-type Table<'py> = (
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<i64>>,
-);
-
-/// The multi-indices of width d up to `degree`: (parent, variable, multinomial, level_start).
+/// The multi-indices of width d up to `degree`, as a dict of arrays: parent, variable,
+/// multinomial, level_start.
 #[pyfunction]
-fn monomial_table(py: Python<'_>, d: usize, degree: usize) -> PyResult<Table<'_>> {
+fn monomial_table(py: Python<'_>, d: usize, degree: usize) -> PyResult<Bound<'_, PyDict>> {
     let t = poly::monomial_table(d, degree).py()?;
     let to_i64 = |xs: Vec<u32>| xs.into_iter().map(i64::from).collect::<Vec<_>>();
     let level_start: Vec<i64> = t.level_start.iter().map(|&x| x as i64).collect();
-    Ok((
-        to_i64(t.parent).into_pyarray(py),
-        to_i64(t.variable).into_pyarray(py),
-        t.multinomial.into_pyarray(py),
-        level_start.into_pyarray(py),
-    ))
+    let out = PyDict::new(py);
+    out.set_item("parent", to_i64(t.parent).into_pyarray(py))?;
+    out.set_item("variable", to_i64(t.variable).into_pyarray(py))?;
+    out.set_item("multinomial", t.multinomial.into_pyarray(py))?;
+    out.set_item("level_start", level_start.into_pyarray(py))?;
+    Ok(out)
 }

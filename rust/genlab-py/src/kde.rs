@@ -5,9 +5,9 @@ use genlab_core::kde::{
     self, DensityOptions, Element, Kernel, LooCvOptions, Scale, information_plane_many,
 };
 use ndarray::{Array2, ArrayView2};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
@@ -100,20 +100,8 @@ fn kde_log_density<'py>(
     Ok(values.into_pyarray(py))
 }
 
-type LooCvTuple<'py> = (
-    f64,
-    f64,
-    f64,
-    f64,
-    usize,
-    bool,
-    bool,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-);
-
-/// Leave-one-out CV bandwidth: (bandwidth, score, truncated_score, truncation_error_bound,
-/// n_neighbors, exact, at_boundary, log_bandwidths, scores).
+/// Leave-one-out CV bandwidth, as a dict: bandwidth, score, truncated_score,
+/// truncation_error_bound, n_neighbors, exact, at_boundary, log_bandwidths, scores.
 #[pyfunction]
 #[pyo3(signature = (data, *, n_neighbors=None, bounds=None, n_jobs=None))]
 fn kde_loo_cv_bandwidth<'py>(
@@ -122,7 +110,7 @@ fn kde_loo_cv_bandwidth<'py>(
     n_neighbors: Option<usize>,
     bounds: Option<(f64, f64)>,
     n_jobs: Option<i64>,
-) -> PyResult<LooCvTuple<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let options = LooCvOptions {
         n_neighbors,
         bounds,
@@ -131,17 +119,17 @@ fn kde_loo_cv_bandwidth<'py>(
         kde::loo_cv_bandwidth(d, &options)
     })?
     .py()?);
-    Ok((
-        cv.bandwidth,
-        cv.score,
-        cv.truncated_score,
-        cv.truncation_error_bound,
-        cv.n_neighbors,
-        cv.exact,
-        cv.at_boundary,
-        cv.log_bandwidths.into_pyarray(py),
-        cv.scores.into_pyarray(py),
-    ))
+    let out = PyDict::new(py);
+    out.set_item("bandwidth", cv.bandwidth)?;
+    out.set_item("score", cv.score)?;
+    out.set_item("truncated_score", cv.truncated_score)?;
+    out.set_item("truncation_error_bound", cv.truncation_error_bound)?;
+    out.set_item("n_neighbors", cv.n_neighbors)?;
+    out.set_item("exact", cv.exact)?;
+    out.set_item("at_boundary", cv.at_boundary)?;
+    out.set_item("log_bandwidths", cv.log_bandwidths.into_pyarray(py))?;
+    out.set_item("scores", cv.scores.into_pyarray(py))?;
+    Ok(out)
 }
 
 /// Nearest-neighbour bandwidth: sqrt of the mean squared nearest-neighbour distance per coordinate.
@@ -158,17 +146,7 @@ fn kde_nearest_neighbor_bandwidth(
     .py())
 }
 
-type RegimeTuple<'py> = (
-    f64,
-    f64,
-    f64,
-    f64,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    &'static str,
-);
-
-/// Regime diagnostics: (alpha, h_g, h_clt, h_kl, inverse_y2, eigenvalues, label).
+/// Regime diagnostics, as a dict: alpha, h_g, h_clt, h_kl, inverse_y2, eigenvalues, label.
 #[pyfunction]
 #[pyo3(signature = (data, bandwidth, queries=None, *, n_jobs=None))]
 fn kde_regime<'py>(
@@ -177,28 +155,21 @@ fn kde_regime<'py>(
     bandwidth: f64,
     queries: Option<Floats<'py>>,
     n_jobs: Option<i64>,
-) -> PyResult<RegimeTuple<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let report = with_views!(data, queries, |d, q| run(py, n_jobs, || {
         kde::regime(d, q, bandwidth)
     })?
     .py()?);
-    Ok((
-        report.alpha,
-        report.h_g,
-        report.h_clt,
-        report.h_kl,
-        report.inverse_y2.into_pyarray(py),
-        report.eigenvalues.into_pyarray(py),
-        report.regime.label(),
-    ))
+    let out = PyDict::new(py);
+    out.set_item("alpha", report.alpha)?;
+    out.set_item("h_g", report.h_g)?;
+    out.set_item("h_clt", report.h_clt)?;
+    out.set_item("h_kl", report.h_kl)?;
+    out.set_item("inverse_y2", report.inverse_y2.into_pyarray(py))?;
+    out.set_item("eigenvalues", report.eigenvalues.into_pyarray(py))?;
+    out.set_item("label", report.regime.label())?;
+    Ok(out)
 }
-
-type PlaneArrays<'py> = (
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-);
 
 fn planes<T: Element>(
     py: Python<'_>,
@@ -213,9 +184,9 @@ fn planes<T: Element>(
     .py()
 }
 
-/// Information plane of every activation array (same N rows): (i_xt_upper, i_xt_lower,
-/// i_ty_upper, i_ty_lower), each (n_arrays, n_noise); the I(T;Y) arrays have 0 columns without
-/// labels.
+/// Information plane of every activation array (same N rows), as a dict of (n_arrays, n_noise)
+/// arrays: i_xt_upper, i_xt_lower, i_ty_upper, i_ty_lower (the I(T;Y) ones with 0 columns
+/// without labels).
 #[pyfunction]
 #[pyo3(signature = (activations, noise_variances, labels=None, *, n_jobs=None))]
 fn kde_information_plane<'py>(
@@ -224,7 +195,7 @@ fn kde_information_plane<'py>(
     noise_variances: Vec<f64>,
     labels: Option<PyReadonlyArray1<'py, i64>>,
     n_jobs: Option<i64>,
-) -> PyResult<PlaneArrays<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let labels: Option<Vec<i64>> = labels.map(|l| l.as_array().to_vec());
     let all_f32 = activations.iter().all(|a| matches!(a, Floats::F32(_)));
     let all_f64 = activations.iter().all(|a| matches!(a, Floats::F64(_)));
@@ -258,10 +229,10 @@ fn kde_information_plane<'py>(
             .map(|a| a.into_pyarray(py))
             .map_err(|e| errors::internal("information plane output shape", e))
     };
-    Ok((
-        take(|p| &p.i_xt_upper)?,
-        take(|p| &p.i_xt_lower)?,
-        take(|p| &p.i_ty_upper)?,
-        take(|p| &p.i_ty_lower)?,
-    ))
+    let out = PyDict::new(py);
+    out.set_item("i_xt_upper", take(|p| &p.i_xt_upper)?)?;
+    out.set_item("i_xt_lower", take(|p| &p.i_xt_lower)?)?;
+    out.set_item("i_ty_upper", take(|p| &p.i_ty_upper)?)?;
+    out.set_item("i_ty_lower", take(|p| &p.i_ty_lower)?)?;
+    Ok(out)
 }
