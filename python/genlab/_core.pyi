@@ -51,6 +51,7 @@ def kendall_tau_matrix(
     *,
     variant: str = "b",
     nan_policy: str = "omit",
+    memory_limit: float = ...,
     n_jobs: int | None = None,
 ) -> NDArray[np.float64]: ...
 def granulated_kendall(

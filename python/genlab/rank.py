@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
+from genlab._options import physical_memory
 from genlab._results import TupleResult
 from genlab._validation import (
     as_float_array,
@@ -311,6 +312,12 @@ def kendalltau_matrix(
     n_jobs : int, optional
         Threads, as in :func:`kendalltau_many`.
 
+    Raises
+    ------
+    genlab.errors.TooLargeError
+        When the m x m result (16 bytes per entry of working memory) would need more than half
+        of this machine's memory; the message says how much and how to compute it in blocks.
+
     Returns
     -------
     ndarray, shape (m, m)
@@ -335,7 +342,12 @@ def kendalltau_matrix(
     if Xa.shape[1] == 0:
         raise ValueError("X: expected at least one column, got shape " + str(Xa.shape))
     matrix: NDArray[np.float64] = _core.kendall_tau_matrix(
-        Xa, variant=variant, nan_policy=nan_policy, n_jobs=check_n_jobs(n_jobs)
+        Xa,
+        variant=variant,
+        nan_policy=nan_policy,
+        # The output grows as m^2 from an input of n * m: refuse what would take the machine.
+        memory_limit=physical_memory() / 2,
+        n_jobs=check_n_jobs(n_jobs),
     )
     return matrix
 

@@ -149,20 +149,23 @@ fn kendall_tau_many<'py>(
 
 /// Matrix (m, m) of pairwise Kendall taus between the columns of X (n, m).
 #[pyfunction]
-#[pyo3(signature = (x, *, variant="b", nan_policy="omit", n_jobs=None))]
+#[pyo3(signature = (x, *, variant="b", nan_policy="omit", memory_limit=f64::INFINITY, n_jobs=None))]
 fn kendall_tau_matrix<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     variant: &str,
     nan_policy: &str,
+    memory_limit: f64,
     n_jobs: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let variant = Variant::parse(variant).py()?;
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let (n, m) = x.as_array().dim();
+    // Refused before the columns are even copied.
+    rank::check_matrix_size(m, n, memory_limit).py()?;
     let columns = columns_of(&x);
-    let m = columns.len();
     let flat = run(py, n_jobs, || {
-        rank::kendall_tau_matrix(&columns, variant, nan_policy)
+        rank::kendall_tau_matrix(&columns, variant, nan_policy, memory_limit)
     })?
     .py()?;
     let matrix = ndarray::Array2::from_shape_vec((m, m), flat)

@@ -47,6 +47,39 @@ fn sign_code(a: f64, b: f64) -> usize {
     }
 }
 
+/// Most conditioning subsets one call enumerates (each costs a pass over every ordered pair of
+/// runs): past it a call would run for hours and hold every subset's table.
+pub const MAX_SUBSETS: u128 = 1 << 20;
+
+/// Refuses conditioning-subset counts above [`MAX_SUBSETS`] before anything is enumerated.
+fn check_subset_count(k: usize, min_size: usize, max_size: usize, n: usize) -> Result<()> {
+    let mut count: u128 = 0;
+    let mut binomial: u128 = 1; // C(k, s), s = 0, 1, ...
+    for s in 0..=max_size.min(k) {
+        if s > 0 {
+            binomial = binomial * (k - s + 1) as u128 / s as u128;
+        }
+        if s >= min_size {
+            count = count.saturating_add(binomial);
+        }
+    }
+    if count <= MAX_SUBSETS {
+        return Ok(());
+    }
+    Err(Error::TooLarge {
+        what: format!(
+            "max_subset_size: conditioning on every subset of up to {max_size} of the {k} axes"
+        ),
+        needed: format!(
+            "{count} subsets, each a pass over the {} ordered pairs of runs",
+            n.saturating_mul(n.saturating_sub(1))
+        ),
+        advice: format!(
+            "at most {MAX_SUBSETS} are enumerated; lower max_subset_size (Jiang et al. use 2)"
+        ),
+    })
+}
+
 /// All subsets of 0..k with size in [min_size, max_size], in order of size then lexicographic.
 pub fn subsets(k: usize, min_size: usize, max_size: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
@@ -318,6 +351,9 @@ pub fn conditional_mutual_information(
                 codes.n_axes()
             ),
         ));
+    }
+    if convention == Convention::Genlab {
+        check_subset_count(codes.n_axes(), min_size, max_size, measure.len())?;
     }
     let (models, has_nan) = models_without_nan(measure, gap, nan_policy)?;
     let all_subsets = match convention {

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use crate::error::{Error, Result, parse_option};
+use crate::error::{Error, Result, format_bytes, parse_option};
 pub use counts::KendallWorkspace;
 use counts::{PairCounts, Ranked, Scratch, pair_counts, pair_counts_against, pair_counts_in};
 
@@ -357,16 +357,40 @@ pub fn kendall_tau_many(
     Ok(results)
 }
 
+/// Refuses a [`kendall_tau_matrix`] of m columns of n observations whose working memory (the
+/// m x m output and the list of column pairs, 8 + 8 bytes per entry, and each column's ranks)
+/// would exceed `memory_limit` bytes. Callers that copy the input first check before copying.
+pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
+    let needed = 16.0 * (m as f64) * (m as f64) + 24.0 * (m as f64) * (n as f64);
+    if needed <= memory_limit {
+        return Ok(());
+    }
+    Err(Error::TooLarge {
+        what: format!("X: the {m} x {m} matrix of pairwise Kendall taus"),
+        needed: format_bytes(needed),
+        advice: format!(
+            "the limit is {}; compute it in blocks of columns (the taus of X[:, a:b] against \
+             X[:, c:d] are a block of the matrix), or kendalltau_many(X, y) against one target",
+            format_bytes(memory_limit)
+        ),
+    })
+}
+
 /// The m x m matrix (row-major) of pairwise Kendall taus between columns, pandas' `corr("kendall")`
 /// semantics: pairwise-complete observations under [`NanPolicy::Omit`], 1 on the diagonal whenever
 /// the column has at least one value, NaN where undefined.
+///
+/// The output grows as m^2: a matrix whose working memory would exceed `memory_limit` bytes is
+/// refused before anything is allocated ([`check_matrix_size`]).
 pub fn kendall_tau_matrix(
     columns: &[Vec<f64>],
     variant: Variant,
     nan_policy: NanPolicy,
+    memory_limit: f64,
 ) -> Result<Vec<f64>> {
     let m = columns.len();
     let n = columns.first().map_or(0, Vec::len);
+    check_matrix_size(m, n, memory_limit)?;
     for col in columns {
         if col.len() != n {
             return Err(Error::shape(
@@ -529,7 +553,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mat = kendall_tau_matrix(&cols, Variant::B, NanPolicy::Omit).unwrap();
+        let mat = kendall_tau_matrix(&cols, Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap();
         for i in 0..4 {
             for j in 0..4 {
                 let expected = if i == j {
