@@ -344,7 +344,7 @@ def test_bad_degree_and_tol() -> None:
 @pytest.mark.parametrize(
     ("mask", "error", "match"),
     [
-        ((0, 3), ValueError, r"mask\[0\] \(window w1\): expected an integer >= 1, got 0"),
+        ((0, 3), ValueError, r"mask\[0\] \(window w1\): expected a positive integer, got 0"),
         ((3, -1), ValueError, r"mask\[1\]"),
         ((2.5, 3), TypeError, "expected an integer"),
         ((True, 3), TypeError, "expected an integer"),
@@ -426,5 +426,5 @@ def test_bad_types_and_scalars() -> None:
         tensor_attention(*x, n_jobs=0)
     with pytest.raises(ValueError, match="logit_range"):
         poly_plan(-1.0, 3, degree=2)
-    with pytest.raises(ValueError, match="d: expected an integer >= 1"):
+    with pytest.raises(ValueError, match="d: expected a positive integer"):
         poly_plan(1.0, 0, degree=2)

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from sklearn.datasets import load_digits  # noqa: E402
 
-from genlab.torch.data import Batches, DatasetSplit, LabelledSubset, load_dataset  # noqa: E402
+from genlab.torch.data import Batches, DatasetSplit, LabelledSubset, dataset_info, load_dataset  # noqa: E402
 
 
 def _rows(x: Any) -> set[bytes]:
@@ -106,14 +106,32 @@ def test_subsample_and_noise_properties(train_size: int, noise: float, seed: int
         ({"train_size": 5000}, ValueError, "has 1347 examples, asked for 5000"),
         ({"train_size": 0}, ValueError, "train_size: expected a positive"),
         ({"train_size": 10.0}, TypeError, "train_size: expected an int"),
-        ({"label_noise": 1.5}, ValueError, "label_noise: expected a fraction"),
-        ({"label_noise": "0.1"}, TypeError, "label_noise: expected a float"),
+        ({"label_noise": 1.5}, ValueError, r"label_noise: expected a number in \[0, 1\]"),
+        ({"label_noise": float("nan")}, ValueError, "label_noise: expected a finite"),
+        ({"label_noise": "0.1"}, TypeError, "label_noise: expected a real number"),
         ({"seed": 1.0}, TypeError, "seed: expected an int"),
+        ({"seed": -1}, ValueError, "seed: expected an integer >= 0"),
+        ({"download": "yes"}, TypeError, "download: expected a bool"),
+        ({"name": "cifar10"}, ValueError, "root: data set 'cifar10' needs a directory"),
     ],
 )
 def test_bad_options(kwargs: dict[str, Any], error: type, match: str) -> None:
-    with pytest.raises(error, match=match):
-        load_dataset(**kwargs)
+    # dataset_info checks exactly what load_dataset does, without loading anything.
+    for check in (load_dataset, dataset_info):
+        with pytest.raises(error, match=match):
+            check(**kwargs)
+
+
+def test_dataset_info_describes_what_load_dataset_returns() -> None:
+    full = load_dataset("digits")
+    info = dataset_info("digits")
+    assert (info.input_shape, info.num_classes, info.train_examples) == (
+        full.input_shape,
+        full.num_classes,
+        len(full.train),
+    )
+    # The largest train_size allowed is the whole training split.
+    assert len(load_dataset("digits", train_size=info.train_examples).train) == 1347
 
 
 def test_missing_torchvision_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,10 @@ from genlab.errors import (
 
 __all__ = [
     "as_float_array",
+    "check_bool",
     "check_choice",
+    "check_fraction",
+    "check_int",
     "check_n_jobs",
     "check_real",
     "check_same_length",
@@ -158,7 +161,8 @@ def check_int(value: object, name: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     if value < minimum:
-        raise InvalidArgumentError(f"{name}: expected an integer >= {minimum}, got {value}")
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise InvalidArgumentError(f"{name}: expected {expected}, got {value}")
     return int(value)
 
 
@@ -178,6 +182,28 @@ def check_real(
         raise InvalidArgumentError(f"{name}: expected a finite number >= 0{hint}, got {value!r}")
     if not np.isfinite(out):
         raise InvalidArgumentError(f"{name}: expected a finite number{hint}, got {value!r}")
+    return out
+
+
+def check_bool(value: object, name: str) -> bool:
+    """``value`` if it is a bool; ``TypeError`` otherwise (``"no"`` or ``0`` are not read as a
+    truth value: a string is always true, which is how ``"no"`` came to mean yes)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"{name}: expected a bool (True or False), got {type(value).__name__} {value!r}"
+        )
+    return bool(value)
+
+
+def check_fraction(value: object, name: str, *, zero: bool = False, one: bool = False) -> float:
+    """``value`` as a float in the open interval (0, 1), with 0 and/or 1 included as asked:
+    ``TypeError`` unless a real number, ``ValueError`` outside."""
+    out = check_real(value, name)
+    low_ok = out >= 0 if zero else out > 0
+    high_ok = out <= 1 if one else out < 1
+    if not (low_ok and high_ok):
+        interval = f"{'[' if zero else '('}0, 1{']' if one else ')'}"
+        raise InvalidArgumentError(f"{name}: expected a number in {interval}, got {value!r}")
     return out
 
 

@@ -98,25 +98,37 @@ def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None)
 
     store = Store(directory)
     if not store.exists():
-        raise SystemExit(f"genlab study: {directory} holds no study (no {Store.FILENAME})")
+        raise StudyCommandError(f"{directory} holds no study (no {Store.FILENAME})")
     meta = store.meta()
-    config = parse_config(meta["config_toml"], path=f"{directory}/{Store.FILENAME}")
+    if "config_toml" not in meta:
+        raise StudyCommandError(f"{store.path}: records no configuration; it is not a study store")
+    config = parse_config(
+        meta["config_toml"], path=f"{directory}/{Store.FILENAME}", check_runs=False
+    )
     ranking: RankingConfig = config.ranking
     if gap is not None:
         ranking = dataclasses.replace(ranking, gap=gap)
     records = store.records()
-    table = rank_measures(
-        records,
-        config=ranking,
-        exclude_nonconverged=False if include_nonconverged else None,
-    )
+    try:
+        table = rank_measures(
+            records,
+            config=ranking,
+            exclude_nonconverged=False if include_nonconverged else None,
+        )
+    except ValueError as exc:  # too few models, or too few configurations, to rank
+        raise StudyCommandError(f"{directory}: {exc}") from None
     return store, meta, config, records, table, _measure_notes()
+
+
+class StudyCommandError(Exception):
+    """A study command cannot do what was asked; ``main`` prints the message as one line."""
 
 
 def _study_run(args: argparse.Namespace) -> int:
     from genlab.study.config import ConfigError, load_config
     from genlab.study.runner import run_study
-    from genlab.study.store import StoreMismatchError
+    from genlab.study.store import Store, StoreMismatchError
+    from genlab.study.worker import RunFailedError
 
     try:
         config = load_config(args.config)
@@ -131,8 +143,17 @@ def _study_run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     except (ConfigError, StoreMismatchError) as exc:
+        # The configuration is at fault (also when it is not the one the directory holds).
         print(f"genlab study run: {exc}", file=sys.stderr)
         return 2
+    except RunFailedError as exc:
+        if args.traceback:
+            raise
+        stored = len(Store(args.out).finished_ids()) if Store(args.out).exists() else 0
+        raise StudyCommandError(
+            f"{exc}\n{stored} model(s) stored in {args.out} are kept; fix the cause and run the "
+            "same command again to continue (--traceback shows where it failed)"
+        ) from None
     print(f"{ran} model(s) trained and measured, {skipped} already stored, in {args.out}")
     if args.no_report:
         return 0
@@ -178,7 +199,7 @@ def _study_publish(args: argparse.Namespace) -> int:
 
     source = Store(args.dir)
     if not source.exists():
-        raise SystemExit(f"genlab study: {args.dir} holds no study (no {Store.FILENAME})")
+        raise StudyCommandError(f"{args.dir} holds no study (no {Store.FILENAME})")
     target = source.copy_to(args.target)
     print(f"Store copied to {target.path} (one file, {target.path.stat().st_size:,} bytes)")
     return _study_report(args, directory=args.target, out=args.target)
@@ -192,7 +213,7 @@ def _add_study_parser(sub: Any) -> None:
     run.add_argument("config", help="study configuration (TOML), e.g. examples/digits-crate.toml")
     run.add_argument("--out", required=True, help="study directory (created; reused to resume)")
     run.add_argument("--executor", choices=["local", "ray"], help="overrides [study] executor")
-    run.add_argument("--jobs", type=int, help="parallel models (overrides [study] jobs)")
+    run.add_argument("--jobs", type=_positive_int, help="parallel models (overrides [study] jobs)")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"], help="overrides [study] device")
     run.add_argument("--address", help="Ray cluster address (default: a local Ray instance)")
     run.add_argument(
@@ -202,6 +223,9 @@ def _add_study_parser(sub: Any) -> None:
     )
     run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--traceback", action="store_true", help="show the full traceback when a model fails"
+    )
     run.set_defaults(func=_study_run, include_nonconverged=False, gap=None)
 
     rank_ = verbs.add_parser("rank", help="print the measures ranked against the gap")
@@ -244,10 +268,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``genlab`` command."""
+    """Entry point of the ``genlab`` command.
+
+    Returns the exit status: 0, 1 when a command fails (one line on stderr: a damaged or
+    unwritable study directory, a failed model, too few models to rank), 2 for an invalid
+    configuration (or one that is not the configuration of the study directory) or command line.
+    """
+    from genlab.study.store import StoreError
+
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except (StudyCommandError, StoreError) as exc:
+        command = " ".join(filter(None, ("genlab", args.command, getattr(args, "verb", None))))
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
     return result
 
 

@@ -46,7 +46,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
 from genlab._options import SPARSITY_KINDS, check_eps
-from genlab._validation import as_float_array, check_choice, check_n_jobs, check_real
+from genlab._validation import (
+    as_float_array,
+    check_bool,
+    check_choice,
+    check_n_jobs,
+    check_real,
+)
 from genlab.errors import NumericalWarning
 
 __all__ = [
@@ -123,7 +129,7 @@ def _rates(
         _as_groups(Za, group_ndim),
         *(_subspaces(U, Za.shape[-1]) for U in subspaces),
         eps=eps,
-        normalize_tokens=bool(normalize_tokens),
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
         n_jobs=check_n_jobs(n_jobs),
         **options,
     )

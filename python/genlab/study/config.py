@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,11 @@ class StudyConfig:
     jobs: int = 1
     description: str = ""
     source: str = ""
+    path: str = "<config>"
+
+    def error(self, table: str, key: str, message: str) -> ConfigError:
+        """A :class:`ConfigError` about ``[table] key``, at its line of the source file."""
+        return _fail(_Lines(self.source, self.path), table, key, message)
 
     def axis_table(self, axis: str) -> str:
         """The table ("data", "model" or "train") an axis belongs to."""
@@ -199,6 +205,7 @@ class StudyConfig:
         """The configuration as JSON (stored with the results)."""
         d = dataclasses.asdict(self)
         d.pop("source")
+        d.pop("path")
         return json.dumps(d, sort_keys=True, default=str)
 
 
@@ -348,6 +355,8 @@ def _parse_study(raw: Mapping[str, Any], lines: _Lines) -> dict[str, Any]:
         )
     if len(set(seeds)) != len(seeds):
         raise _fail(lines, "study", "seeds", f"seeds repeat: {seeds!r}")
+    if min(seeds) < 0:
+        raise _fail(lines, "study", "seeds", f"expected seeds >= 0, got {seeds!r}")
     executor = study.setdefault("executor", "local")
     if executor not in ("local", "ray"):
         raise _fail(lines, "study", "executor", f'expected "local" or "ray", got {executor!r}')
@@ -393,6 +402,91 @@ def _parse_grid(
             raise _fail(lines, "grid", axis, f"also set as a fixed option in [{tables[0]}]")
         grid[axis] = checked
     return grid
+
+
+def _grid_points(
+    fixed: Mapping[str, Any], grid: Mapping[str, tuple[Scalar, ...]], keys: Iterable[str]
+) -> Iterator[tuple[dict[str, Any], dict[str, Scalar]]]:
+    """Every distinct set of options of one table: its fixed options with each combination of the
+    grid axes that belong to it (the other axes do not change these options)."""
+    axes = [axis for axis in grid if axis in set(keys)]
+    for point in itertools.product(*(grid[axis] for axis in axes)):
+        combination = dict(zip(axes, point, strict=True))
+        yield {**fixed, **combination}, combination
+
+
+def _option_error(
+    exc: Exception,
+    lines: _Lines,
+    table: str,
+    fixed: Mapping[str, Any],
+    combination: Mapping[str, Scalar],
+    context: str = "",
+) -> ConfigError:
+    """``exc`` (raised by the PyTorch layer, its message starting with the option it is about) as
+    a ConfigError at the line of that option: the grid axis when the value came from the grid, the
+    fixed option otherwise, and the grid point when the error depends on one."""
+    key, _, reason = str(exc).partition(": ")
+    if key in fixed:
+        # A fixed value: the message says what is wrong with it (and names the data set when
+        # that matters).
+        return _fail(lines, table, key, reason)
+    if key in combination:
+        where: tuple[str, str | None] = ("grid", key)
+    else:  # about several options at once (e.g. dim and heads): the whole message
+        where, reason = (table, None), str(exc)
+    point = ", ".join(f"{k} = {v!r}" for k, v in combination.items() if k != key)
+    details = "; ".join(d for d in (f"at the grid point {point}" if point else "", context) if d)
+    return _fail(lines, *where, f"{reason} ({details})" if details else reason)
+
+
+def _check_runs(
+    data: Mapping[str, Any],
+    model: Mapping[str, Any],
+    train: Mapping[str, Any],
+    grid: Mapping[str, tuple[Scalar, ...]],
+    seed: int,
+    lines: _Lines,
+) -> None:
+    """Check every value of every run before anything trains: the data set options of each grid
+    point (without loading the data), each model (built on PyTorch's "meta" device, which
+    allocates nothing) for each data set's input shape, and the training options. A bad value
+    then fails here, with its line, instead of in the first model's worker after the study
+    directory was created."""
+    import torch
+
+    from genlab.torch.data import dataset_info
+    from genlab.torch.models import build_model
+    from genlab.torch.train import TrainConfig
+
+    schema = _option_schema()
+    datasets = {}
+    for options, combination in _grid_points(data, grid, schema["data"]):
+        try:
+            info = dataset_info(**options)
+        except (TypeError, ValueError) as exc:
+            raise _option_error(exc, lines, "data", data, combination) from None
+        datasets[info.input_shape, info.num_classes] = info
+    for options, combination in _grid_points(model, grid, schema["model"]):
+        family = str(options.pop("family", "crate"))
+        for info in datasets.values():
+            try:
+                with torch.device("meta"):
+                    build_model(
+                        family,
+                        num_classes=info.num_classes,
+                        input_shape=info.input_shape,
+                        seed=0,
+                        **options,
+                    )
+            except (TypeError, ValueError) as exc:
+                context = f"data set {info.name!r}" if len(datasets) > 1 else ""
+                raise _option_error(exc, lines, "model", model, combination, context) from None
+    for options, combination in _grid_points(train, grid, schema["train"]):
+        try:
+            TrainConfig(**options, seed=seed)
+        except (TypeError, ValueError) as exc:
+            raise _option_error(exc, lines, "train", train, combination) from None
 
 
 def _measure_names(names: Any, lines: _Lines) -> tuple[str, ...] | None:
@@ -465,8 +559,11 @@ def _parse_ranking(raw: Mapping[str, Any], lines: _Lines) -> RankingConfig:
     return RankingConfig(**ranking_raw)
 
 
-def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
+def parse_config(text: str, *, path: str = "<config>", check_runs: bool = True) -> StudyConfig:
     """Validate a study configuration given as TOML text.
+
+    ``check_runs`` also checks every run's data, model and training options (each model built on
+    PyTorch's "meta" device); readers of a stored study, which train nothing, skip it.
 
     Raises
     ------
@@ -486,6 +583,8 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
             raise _fail(lines, "train", key, f"set by the study harness; use {where}")
     grid = _parse_grid(raw.get("grid", {}), schema, {**data, **model, **train}, lines)
     _check_families(model, grid, lines)
+    if check_runs:
+        _check_runs(data, model, train, grid, min(study["seeds"]), lines)
     return StudyConfig(
         name=study.get("name", Path(path).stem),
         seeds=tuple(study["seeds"]),
@@ -500,6 +599,7 @@ def parse_config(text: str, *, path: str = "<config>") -> StudyConfig:
         jobs=study["jobs"],
         description=study.get("description", ""),
         source=text,
+        path=path,
     )
 
 
@@ -507,7 +607,12 @@ def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a study configuration file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from exc
+        raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8"
+        ) from None
     return parse_config(text, path=str(p))

@@ -8,6 +8,7 @@ seed gives the same numbers whichever executor runs it.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib.util
 import multiprocessing as mp
 import os
 import queue as queue_module
@@ -19,10 +20,41 @@ from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
 from genlab.study.worker import run_one
 
-__all__ = ["ProgressEvent", "execute", "threads_per_task"]
+__all__ = ["ProgressEvent", "check_setup", "execute", "threads_per_task"]
 
 # (run_id, epoch, epochs): a model finished an epoch.
 ProgressEvent = tuple[str, int, int]
+
+
+def check_setup(executor: str, device: str, jobs: int) -> None:
+    """Check that runs can execute here as asked, before any starts: a known executor (Ray
+    importable for "ray"), a CUDA GPU for device "cuda", a positive number of jobs.
+
+    Raises
+    ------
+    ValueError
+        The message starts with the option at fault (``executor``, ``device`` or ``jobs``).
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    if executor not in ("local", "ray"):
+        raise ValueError(f'executor: expected "local" or "ray", got {executor!r}')
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise ValueError(
+            "executor: \"ray\" needs Ray, which is not installed here: pip install 'genlab[ray]'"
+            ' (or use executor = "local")'
+        )
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f'device: expected "cpu", "cuda" or "auto", got {device!r}')
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            build = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build"
+            raise ValueError(
+                f'device: "cuda" but PyTorch sees no CUDA GPU here (torch {torch.__version__}, '
+                f'{build}); use "cpu", or "auto" to take a GPU only when there is one'
+            )
 
 
 def threads_per_task(jobs: int) -> int:
@@ -33,14 +65,10 @@ def threads_per_task(jobs: int) -> int:
 def _devices(device: str, jobs: int) -> list[str]:
     """The device of each worker: one GPU per worker when several are visible."""
     if device in ("cuda", "auto"):
-        try:
-            import torch
-        except ImportError:
-            return ["cpu"] * jobs
+        import torch
+
         n = torch.cuda.device_count()
-        if n == 0:
-            if device == "cuda":
-                raise RuntimeError('device = "cuda" but no CUDA GPU is visible')
+        if n == 0:  # "auto" (check_setup refuses "cuda" without a GPU)
             return ["cpu"] * jobs
         return [f"cuda:{i % n}" for i in range(jobs)]
     return ["cpu"] * jobs
@@ -135,10 +163,8 @@ def _ray(
     device: str,
     address: str | None,
 ) -> Iterator[RunRecord]:
-    try:
-        import ray
-    except ImportError as exc:
-        raise RuntimeError("the Ray executor needs Ray: pip install 'genlab[ray]'") from exc
+    import ray  # importable: check_setup said so
+
     started_here = not ray.is_initialized()
     if started_here:
         if address:
@@ -182,10 +208,7 @@ def execute(
     on_progress : callable, optional
         Receives (run_id, epoch, epochs) as models train (local executors only).
     """
-    if jobs < 1:
-        raise ValueError(f"jobs: expected a positive integer, got {jobs}")
+    check_setup(executor, device, jobs)
     if executor == "local":
         return _local(specs, measures, jobs=jobs, device=device, on_progress=on_progress)
-    if executor == "ray":
-        return _ray(specs, measures, jobs=jobs, device=device, address=address)
-    raise ValueError(f'executor: expected "local" or "ray", got {executor!r}')
+    return _ray(specs, measures, jobs=jobs, device=device, address=address)

@@ -257,7 +257,10 @@ def rank_measures(
     # resamples, and so the intervals, reproducible.
     used = sorted((r for r in records if r.converged or not exclude), key=lambda r: r.run_id)
     if len(used) < 2:
-        hint = " (most did not converge: try --include-nonconverged)" if exclude and records else ""
+        excluded = len(records) - len(used)
+        hint = (
+            f" ({excluded} more did not converge: try --include-nonconverged)" if excluded else ""
+        )
         raise ValueError(f"need at least 2 finished models to rank, have {len(used)}{hint}")
     names = sorted({name for r in used for name in r.measures})
     signs = _orientations(names, orientation)

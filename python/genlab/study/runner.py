@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genlab.study.config import StudyConfig
-from genlab.study.executors import execute
+from genlab.study.config import ConfigError, StudyConfig
+from genlab.study.executors import check_setup, execute
 from genlab.study.grid import expand
 from genlab.study.store import Store
 
@@ -21,6 +21,19 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="model", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _check_setup(config: StudyConfig, *, executor: str, jobs: int, device: str) -> None:
+    """:func:`check_setup` with its error at the config line of the option, or naming the
+    command-line override that set it."""
+    given = {"executor": executor, "jobs": jobs, "device": device}
+    try:
+        check_setup(executor, device, jobs)
+    except ValueError as exc:
+        key, _, reason = str(exc).partition(": ")
+        if given[key] == getattr(config, key):
+            raise config.error("study", key, reason) from None
+        raise ConfigError(f"--{key} {given[key]}: {reason}") from None
 
 
 def run_study(
@@ -36,10 +49,28 @@ def run_study(
 ) -> tuple[int, int]:
     """Run every model of the study not yet in the store of ``out``.
 
+    Nothing is written before the first model has finished: the executor, device and jobs are
+    checked, then the directory (writable; a store already there readable and of this
+    configuration); the store is bound to ``config`` when the first record arrives. So a run that
+    fails at once leaves ``out`` as it was, and the corrected configuration can use it.
+
     Returns (models run now, models already stored before).
+
+    Raises
+    ------
+    ConfigError
+        The executor, device or jobs (from ``config`` or the arguments) cannot run here.
+    StoreError
+        ``out`` cannot hold this study's store (see :mod:`genlab.study.store`).
+    RunFailedError
+        A model failed; every model stored before it is kept.
     """
+    executor = executor or config.executor
+    jobs = config.jobs if jobs is None else jobs
+    device = device or config.device
+    _check_setup(config, executor=executor, jobs=jobs, device=device)
     store = Store(out)
-    store.open_for(config, allow_config_change=allow_config_change)
+    store.check_usable_for(config, allow_config_change=allow_config_change)
     specs = expand(config)
     finished = store.finished_ids()
     pending = [s for s in specs if s.run_id not in finished]
@@ -60,12 +91,14 @@ def run_study(
         for record in execute(
             pending,
             config.measures,
-            executor=executor or config.executor,
-            jobs=jobs or config.jobs,
-            device=device or config.device,
+            executor=executor,
+            jobs=jobs,
+            device=device,
             address=address,
             on_progress=on_progress,
         ):
+            if ran == 0:
+                store.open_for(config, allow_config_change=allow_config_change)
             store.add(record)
             ran += 1
             gap = record.test_loss - record.train_loss

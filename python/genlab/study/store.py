@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import sqlite3
 import time
@@ -22,7 +23,14 @@ from typing import Any
 import genlab
 from genlab.study.config import StudyConfig
 
-__all__ = ["RunRecord", "Store", "StoreMismatchError", "environment"]
+__all__ = [
+    "RunRecord",
+    "Store",
+    "StoreDamagedError",
+    "StoreError",
+    "StoreMismatchError",
+    "environment",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,8 +58,17 @@ _RUN_COLUMNS = (
 )
 
 
-class StoreMismatchError(RuntimeError):
+class StoreError(RuntimeError):
+    """A study store that cannot be used as asked; the message names the file and what to do."""
+
+
+class StoreMismatchError(StoreError):
     """The store holds results of a different configuration."""
+
+
+class StoreDamagedError(StoreError):
+    """The file is not a readable study store (corrupted, truncated, or not one at all). It is
+    never written to."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +110,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
     }
     try:
         import torch
@@ -122,8 +139,16 @@ class Store:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         """A connection for writing: creates the store (WAL mode, full sync) if needed."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=60.0)) as conn:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.directory}: cannot create the study directory: {exc.strerror}"
+            ) from None
+        with (
+            self._sqlite_errors(writing=True),
+            closing(sqlite3.connect(self.path, timeout=60.0)) as conn,
+        ):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
@@ -135,8 +160,35 @@ class Store:
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no study store here")
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=60.0)) as conn:
+        with (
+            self._sqlite_errors(writing=False),
+            closing(sqlite3.connect(uri, uri=True, timeout=60.0)) as conn,
+        ):
             yield conn
+
+    @contextmanager
+    def _sqlite_errors(self, *, writing: bool) -> Iterator[None]:
+        """SQLite's errors as one clear line: a file SQLite cannot read is damaged (and left as it
+        is); one it cannot open or write is a permission problem."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "unable to open" in text or "readonly" in text:
+                action = "write to" if writing else "open"
+                raise StoreError(
+                    f"{self.path}: cannot {action} the study store ({text}); check the "
+                    "permissions of the directory and the file"
+                ) from None
+            raise self._damaged(text) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+
+    def _damaged(self, reason: str) -> StoreDamagedError:
+        return StoreDamagedError(
+            f"{self.path}: not a readable study store ({reason}); it was left untouched. Restore "
+            "it from a copy, or run the study in another --out directory."
+        )
 
     def copy_to(self, directory: str | Path) -> Store:
         """A consistent single-file copy of the store in ``directory`` (SQLite's backup, then
@@ -157,22 +209,63 @@ class Store:
         """Whether the directory already holds a store."""
         return self.path.exists()
 
+    def check_usable_for(self, config: StudyConfig, *, allow_config_change: bool = False) -> None:
+        """Check, without writing anything, that :meth:`open_for` and :meth:`add` will work: the
+        directory can be written, and a store already there is readable and holds results of
+        ``config`` (or ``allow_config_change``).
+
+        Raises
+        ------
+        StoreDamagedError, StoreMismatchError, StoreError
+        """
+        self._check_writable()
+        if not self.path.exists():
+            return
+        with self._read() as conn:
+            self._check_config(conn, config, allow_config_change)
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+
+    def _check_writable(self) -> None:
+        # The nearest folder that exists must take new files (the store, its WAL and lock files).
+        folder = self.directory
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise StoreError(f"{self.directory}: cannot be a study directory ({folder} is a file)")
+        if not os.access(folder, os.W_OK | os.X_OK) or (
+            self.path.exists() and not os.access(self.path, os.R_OK | os.W_OK)
+        ):
+            raise StoreError(
+                f"{self.directory}: not writable by this user (checked {folder} and the store "
+                "in it); use another --out directory"
+            )
+
+    def _check_config(
+        self, conn: sqlite3.Connection, config: StudyConfig, allow_config_change: bool
+    ) -> None:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'config_hash'").fetchone()
+        if row is not None and row[0] != config.content_hash() and not allow_config_change:
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'config_name'").fetchone()
+            raise StoreMismatchError(
+                f"{self.path} holds results of a different configuration "
+                f"({stored[0] if stored else '?'}, hash {row[0]}; this one is "
+                f"{config.content_hash()}). Use another --out directory, or pass "
+                "--allow-config-change to add these runs to it anyway."
+            )
+
     def open_for(self, config: StudyConfig, *, allow_config_change: bool = False) -> None:
-        """Bind the store to ``config``: record it, or check it is the one already recorded."""
+        """Bind the store to ``config``: record it, or check it is the one already recorded.
+
+        The study runner calls this when the first model has finished, so that a configuration
+        that cannot train never binds a directory.
+        """
         with self._connect() as conn, conn:
             present = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
             for column, kind in _ADDED_COLUMNS.items():
                 if column not in present:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+            self._check_config(conn, config, allow_config_change)
             row = conn.execute("SELECT value FROM meta WHERE key = 'config_hash'").fetchone()
-            if row is not None and row[0] != config.content_hash() and not allow_config_change:
-                stored = conn.execute("SELECT value FROM meta WHERE key = 'config_name'").fetchone()
-                raise StoreMismatchError(
-                    f"{self.path} holds results of a different configuration "
-                    f"({stored[0] if stored else '?'}, hash {row[0]}; this one is "
-                    f"{config.content_hash()}). Use another --out directory, or pass "
-                    "--allow-config-change to add these runs to it anyway."
-                )
             meta = {
                 "config_hash": config.content_hash(),
                 "config_name": config.name,
@@ -190,8 +283,10 @@ class Store:
             return dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
     def finished_ids(self) -> set[str]:
-        """Run ids already stored."""
-        with self._connect() as conn:
+        """Run ids already stored (none when there is no store yet)."""
+        if not self.path.exists():
+            return set()
+        with self._read() as conn:
             return {r[0] for r in conn.execute("SELECT run_id FROM runs")}
 
     def add(self, record: RunRecord) -> bool:
@@ -234,27 +329,35 @@ class Store:
             rows = conn.execute(
                 f"SELECT {columns} FROM runs ORDER BY finished_at, run_id"
             ).fetchall()
-        return [
-            RunRecord(
-                run_id=r["run_id"],
-                seed=r["seed"],
-                hparams=json.loads(r["hparams"]),
-                converged=bool(r["converged"]),
-                train_loss=r["train_loss"],
-                test_loss=r["test_loss"],
-                train_acc=r["train_acc"],
-                test_acc=r["test_acc"],
-                measures={k: _float(v) for k, v in json.loads(r["measures"]).items()},
-                srr_profile=None if r["srr_profile"] is None else json.loads(r["srr_profile"]),
-                history=None if r["history"] is None else json.loads(r["history"]),
-                device=r["device"],
-                train_seconds=r["train_seconds"],
-                measure_seconds=r["measure_seconds"],
-                n_train=r["n_train"],
-                n_test=r["n_test"],
-            )
-            for r in rows
-        ]
+        records = []
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise self._damaged(f"run {row['run_id']!r}: {exc}") from None
+        return records
+
+
+def _record(r: sqlite3.Row) -> RunRecord:
+    """One stored row as a record (its JSON columns decoded)."""
+    return RunRecord(
+        run_id=r["run_id"],
+        seed=r["seed"],
+        hparams=json.loads(r["hparams"]),
+        converged=bool(r["converged"]),
+        train_loss=r["train_loss"],
+        test_loss=r["test_loss"],
+        train_acc=r["train_acc"],
+        test_acc=r["test_acc"],
+        measures={k: _float(v) for k, v in json.loads(r["measures"]).items()},
+        srr_profile=None if r["srr_profile"] is None else json.loads(r["srr_profile"]),
+        history=None if r["history"] is None else json.loads(r["history"]),
+        device=r["device"],
+        train_seconds=r["train_seconds"],
+        measure_seconds=r["measure_seconds"],
+        n_train=r["n_train"],
+        n_test=r["n_test"],
+    )
 
 
 def _float(value: Any) -> float:

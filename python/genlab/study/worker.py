@@ -14,7 +14,12 @@ from genlab.study.config import MeasuresConfig
 from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
 
-__all__ = ["run_one"]
+__all__ = ["RunFailedError", "run_one"]
+
+
+class RunFailedError(RuntimeError):
+    """A model's training or measurement raised: the message names the run (its grid point and
+    seed) and the cause, which is chained as ``__cause__`` where the run was in this process."""
 
 
 def run_one(
@@ -25,7 +30,31 @@ def run_one(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunRecord:
-    """Train the model of ``spec``, compute its measures, and return the record to store."""
+    """Train the model of ``spec``, compute its measures, and return the record to store.
+
+    Raises
+    ------
+    RunFailedError
+        Whatever went wrong, with the run it happened in (so that a pool or Ray worker's error
+        still says which model failed).
+    """
+    try:
+        return _train_and_measure(spec, measures, device, threads, progress)
+    except Exception as exc:
+        point = ", ".join(f"{k}={v!r}" for k, v in spec.hparams.items())
+        raise RunFailedError(
+            f"run {spec.run_id} ({point}{', ' if point else ''}seed={spec.seed}) failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _train_and_measure(
+    spec: RunSpec,
+    measures: MeasuresConfig,
+    device: str,
+    threads: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> RunRecord:
     import torch
 
     from genlab.torch.data import load_dataset

@@ -27,7 +27,18 @@ from numpy.typing import NDArray
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-__all__ = ["DATASETS", "Batches", "DatasetSplit", "LabelledSubset", "load_dataset"]
+from genlab._validation import check_bool, check_fraction, check_int
+from genlab.errors import InvalidArgumentError
+
+__all__ = [
+    "DATASETS",
+    "Batches",
+    "DatasetInfo",
+    "DatasetSplit",
+    "LabelledSubset",
+    "dataset_info",
+    "load_dataset",
+]
 
 #: Names :func:`load_dataset` accepts.
 DATASETS: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100")
@@ -36,14 +47,18 @@ DATASETS: tuple[str, ...] = ("digits", "mnist", "cifar10", "cifar100")
 _DIGITS_SPLIT_SEED = 0
 _DIGITS_TEST_FRACTION = 0.25
 
-# name -> (torchvision class, input shape, classes, per-channel mean, per-channel std)
-_TORCHVISION: dict[str, tuple[str, tuple[int, int, int], int, tuple[float, ...], tuple[float, ...]]]
+# name -> (torchvision class, input shape, classes, training examples, per-channel mean,
+# per-channel std)
+_TORCHVISION: dict[
+    str, tuple[str, tuple[int, int, int], int, int, tuple[float, ...], tuple[float, ...]]
+]
 _TORCHVISION = {
-    "mnist": ("MNIST", (1, 28, 28), 10, (0.1307,), (0.3081,)),
+    "mnist": ("MNIST", (1, 28, 28), 10, 60_000, (0.1307,), (0.3081,)),
     "cifar10": (
         "CIFAR10",
         (3, 32, 32),
         10,
+        50_000,
         (0.4914, 0.4822, 0.4465),
         (0.2470, 0.2435, 0.2616),
     ),
@@ -51,10 +66,13 @@ _TORCHVISION = {
         "CIFAR100",
         (3, 32, 32),
         100,
+        50_000,
         (0.5071, 0.4865, 0.4409),
         (0.2673, 0.2564, 0.2762),
     ),
 }
+# The digits data: 1797 images of 10 classes, 450 of them (a quarter of each class) held out.
+_DIGITS_SHAPE, _DIGITS_CLASSES, _DIGITS_TRAIN_EXAMPLES = (1, 8, 8), 10, 1347
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,23 +122,79 @@ class LabelledSubset(Dataset[tuple[Tensor, Tensor]]):
         return image, self.labels[i]
 
 
-def _check_options(
-    name: object, train_size: object, label_noise: object, seed: object
-) -> tuple[str, float, int]:
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a data set is, known without loading it (:func:`dataset_info`).
+
+    Attributes
+    ----------
+    name : str
+        Data set name.
+    input_shape : tuple of int
+        Shape of one image, ``(channels, height, width)``.
+    num_classes : int
+        Number of classes.
+    train_examples : int
+        Size of the full training split (``train_size`` may be at most this).
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    train_examples: int
+
+
+def dataset_info(
+    name: str = "digits",
+    *,
+    root: str | Path | None = None,
+    train_size: int | None = None,
+    label_noise: float = 0.0,
+    seed: int = 0,
+    download: bool = False,
+) -> DatasetInfo:
+    """Check the options of :func:`load_dataset` without loading anything, and describe the data
+    set they name (the study harness checks a whole grid this way before training).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`load_dataset` would for the same options (the message starts with the option).
+
+    Examples
+    --------
+    >>> from genlab.torch.data import dataset_info
+    >>> dataset_info("cifar10", root="data")
+    DatasetInfo(name='cifar10', input_shape=(3, 32, 32), num_classes=10, train_examples=50000)
+    """
     if not isinstance(name, str) or name.lower() not in DATASETS:
         accepted = ", ".join(repr(d) for d in DATASETS)
-        raise ValueError(f"name: expected one of {accepted}, got {name!r}")
-    if train_size is not None and (isinstance(train_size, bool) or not isinstance(train_size, int)):
-        raise TypeError(f"train_size: expected an int or None, got {type(train_size).__name__}")
-    if isinstance(train_size, int) and train_size < 1:
-        raise ValueError(f"train_size: expected a positive number of examples, got {train_size}")
-    if isinstance(label_noise, bool) or not isinstance(label_noise, (int, float)):
-        raise TypeError(f"label_noise: expected a float, got {type(label_noise).__name__}")
-    if not 0.0 <= float(label_noise) <= 1.0:
-        raise ValueError(f"label_noise: expected a fraction in [0, 1], got {label_noise}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__}")
-    return name.lower(), float(label_noise), seed
+        raise InvalidArgumentError(f"name: expected one of {accepted}, got {name!r}")
+    name = name.lower()
+    if name == "digits":
+        info = DatasetInfo(name, _DIGITS_SHAPE, _DIGITS_CLASSES, _DIGITS_TRAIN_EXAMPLES)
+    else:
+        class_name, shape, num_classes, train_examples, _, _ = _TORCHVISION[name]
+        if root is None:
+            raise InvalidArgumentError(
+                f"root: data set {name!r} needs a directory (root=...) that holds torchvision's "
+                f"{class_name} files or where they may be downloaded (download=True)"
+            )
+        if not isinstance(root, (str, Path)):
+            raise TypeError(f"root: expected a path (str), got {type(root).__name__}")
+        info = DatasetInfo(name, shape, num_classes, train_examples)
+    if train_size is not None:
+        check_int(train_size, "train_size", minimum=1)
+        if train_size > info.train_examples:
+            raise InvalidArgumentError(
+                f"train_size: the {name} training split has {info.train_examples} examples, "
+                f"asked for {train_size}"
+            )
+    check_fraction(label_noise, "label_noise", zero=True, one=True)
+    # numpy's generators take seeds >= 0 only.
+    check_int(seed, "seed", minimum=0)
+    check_bool(download, "download")
+    return info
 
 
 def _subsample_and_corrupt(
@@ -185,7 +259,7 @@ def _load_digits(
     images, labels, test = _digits_split()
     train_images, train_labels = images[~test], labels[~test]
     indices, kept, n_noisy = _subsample_and_corrupt(
-        train_labels, 10, train_size=train_size, label_noise=label_noise, seed=seed
+        train_labels, _DIGITS_CLASSES, train_size=train_size, label_noise=label_noise, seed=seed
     )
     train = TensorDataset(torch.from_numpy(train_images[indices]), torch.from_numpy(kept))
     test_set = TensorDataset(torch.from_numpy(images[test]), torch.from_numpy(labels[test]))
@@ -205,19 +279,14 @@ def _import_torchvision(name: str) -> Any:
 
 def _load_torchvision(
     name: str,
-    root: str | Path | None,
+    root: str | Path,
     download: bool,
     train_size: int | None,
     label_noise: float,
     seed: int,
 ) -> tuple[Dataset[Any], Dataset[Any], int]:
     torchvision = _import_torchvision(name)
-    class_name, _, num_classes, mean, std = _TORCHVISION[name]
-    if root is None:
-        raise ValueError(
-            f"root: data set {name!r} needs a directory (root=...) that holds torchvision's "
-            f"{class_name} files or where they may be downloaded (download=True)"
-        )
+    class_name, _, num_classes, _, mean, std = _TORCHVISION[name]
     transforms = torchvision.transforms
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
     cls = getattr(torchvision.datasets, class_name)
@@ -289,15 +358,23 @@ def load_dataset(
     >>> len(data.train), len(data.test), data.input_shape, data.noisy_labels
     (500, 450, (1, 8, 8), 50)
     """
-    name, label_noise, seed = _check_options(name, train_size, label_noise, seed)
+    info = dataset_info(
+        name,
+        root=root,
+        train_size=train_size,
+        label_noise=label_noise,
+        seed=seed,
+        download=download,
+    )
+    name, label_noise = info.name, float(label_noise)
     if name == "digits":
         train, test, n_noisy = _load_digits(train_size, label_noise, seed)
-        return DatasetSplit(train, test, 10, (1, 8, 8), name, n_noisy)
-    train, test, n_noisy = _load_torchvision(
-        name, root, bool(download), train_size, label_noise, seed
-    )
-    _, shape, num_classes, _, _ = _TORCHVISION[name]
-    return DatasetSplit(train, test, num_classes, shape, name, n_noisy)
+    else:
+        assert root is not None  # checked by dataset_info
+        train, test, n_noisy = _load_torchvision(
+            name, root, download, train_size, label_noise, seed
+        )
+    return DatasetSplit(train, test, info.num_classes, info.input_shape, name, n_noisy)
 
 
 class Batches:

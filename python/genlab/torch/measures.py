@@ -108,8 +108,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from genlab._options import check_eps
-from genlab._validation import check_choice
-from genlab.errors import DegenerateDataWarning
+from genlab._validation import check_bool, check_choice, check_fraction, check_int, check_real
+from genlab.errors import DegenerateDataWarning, InvalidArgumentError
 from genlab.torch._flatness import (
     FlatnessSearch,
     pacbayes_sigma,
@@ -321,18 +321,29 @@ class MeasureSettings:
         # Checked where they enter, so that a bad value fails before a model is trained.
         check_choice(self.srr_convention, "srr_convention", CONVENTIONS)
         check_eps(self.srr_eps, "srr_eps")
-        if not isinstance(self.srr_normalize_tokens, bool):
-            raise TypeError(
-                "srr_normalize_tokens: expected a bool, got "
-                f"{type(self.srr_normalize_tokens).__name__}"
-            )
+        check_bool(self.srr_normalize_tokens, "srr_normalize_tokens")
         check_choice(
             self.srr_sparsity_normalization, "srr_sparsity_normalization", SPARSITY_NORMALIZATIONS
         )
-        value = self.gradient_noise_batch_size
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"gradient_noise_batch_size: expected a positive integer, got {value!r}"
+        for name in (
+            "search_depth",
+            "draws",
+            "ascent_steps",
+            "gradient_noise_batch_size",
+            "batch_size",
+        ):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("flatness_samples", "srr_samples"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, minimum=1)
+        for name in ("margin_quantile", "target_drop"):
+            check_fraction(getattr(self, name), name)
+        for name in ("tolerance", "sigma_max", "alpha_max", "magnitude_eps"):
+            check_real(getattr(self, name), name, positive=True)
+        if not self.tolerance < self.target_drop:
+            raise InvalidArgumentError(
+                f"tolerance: expected less than target_drop ({self.target_drop}), got "
+                f"{self.tolerance}"
             )
 
     def srr_settings(self) -> SRRSettings:

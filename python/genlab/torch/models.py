@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab._validation import check_fraction, check_int, check_real
+
 __all__ = [
     "CNN",
     "CRATE",
@@ -214,8 +216,8 @@ class ISTA(nn.Module):
 
     def __init__(self, dim: int, *, step: float = 0.1, lambd: float = 0.1) -> None:
         super().__init__()
-        self.step = step
-        self.lambd = lambd
+        self.step = check_real(step, "step", positive=True)
+        self.lambd = check_real(lambd, "lambd", nonnegative=True)
         self.weight = nn.Parameter(torch.empty(dim, dim))
         nn.init.kaiming_uniform_(self.weight)
 
@@ -281,22 +283,6 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     if min(pair) < 1:
         raise ValueError(f"{name}: expected positive sizes, got {value!r}")
     return pair[0], pair[1]
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return value
-
-
-def _check_rate(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {value}")
-    return float(value)
 
 
 class CRATE(IntermediatesModel):
@@ -406,9 +392,12 @@ class CRATE(IntermediatesModel):
             ("heads", heads),
             ("dim_head", dim_head),
         ):
-            _check_positive_int(value, name)
-        dropout = _check_rate(dropout, "dropout")
-        emb_dropout = _check_rate(emb_dropout, "emb_dropout")
+            check_int(value, name, minimum=1)
+        dropout = check_fraction(dropout, "dropout", zero=True)
+        emb_dropout = check_fraction(emb_dropout, "emb_dropout", zero=True)
+        # Checked under the names CRATE takes them by (ISTA checks them again as step, lambd).
+        check_real(ista_step, "ista_step", positive=True)
+        check_real(ista_lambda, "ista_lambda", nonnegative=True)
         self.variant = variant
         self.depth = depth
         self.patch_size = (patch_h, patch_w)
@@ -504,14 +493,14 @@ class MLP(IntermediatesModel):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        in_features = math.prod(_check_positive_int(s, "input_shape") for s in input_shape)
-        _check_positive_int(num_classes, "num_classes")
-        _check_positive_int(width, "width")
-        self.depth = _check_positive_int(depth, "depth")
+        in_features = math.prod(check_int(s, "input_shape", minimum=1) for s in input_shape)
+        check_int(num_classes, "num_classes", minimum=1)
+        check_int(width, "width", minimum=1)
+        self.depth = check_int(depth, "depth", minimum=1)
         self.hidden = nn.ModuleList(
             nn.Linear(in_features if i == 0 else width, width) for i in range(depth)
         )
-        self.dropout = nn.Dropout(_check_rate(dropout, "dropout"))
+        self.dropout = nn.Dropout(check_fraction(dropout, "dropout", zero=True))
         self.head = nn.Linear(width, num_classes)
 
     def _forward_layers(self, x: Tensor) -> tuple[Tensor, tuple[LayerIntermediates, ...]]:
@@ -565,17 +554,17 @@ class CNN(IntermediatesModel):
             raise ValueError(
                 f"input_shape: expected (channels, height, width), got {tuple(input_shape)}"
             )
-        channels = _check_positive_int(input_shape[0], "input_shape")
-        _check_positive_int(num_classes, "num_classes")
-        _check_positive_int(width, "width")
-        if _check_positive_int(kernel_size, "kernel_size") % 2 == 0:
+        channels = check_int(input_shape[0], "input_shape", minimum=1)
+        check_int(num_classes, "num_classes", minimum=1)
+        check_int(width, "width", minimum=1)
+        if check_int(kernel_size, "kernel_size", minimum=1) % 2 == 0:
             raise ValueError(f"kernel_size: expected an odd size, got {kernel_size}")
-        self.depth = _check_positive_int(depth, "depth")
+        self.depth = check_int(depth, "depth", minimum=1)
         self.convs = nn.ModuleList(
             nn.Conv2d(channels if i == 0 else width, width, kernel_size, padding=kernel_size // 2)
             for i in range(depth)
         )
-        self.dropout = nn.Dropout(_check_rate(dropout, "dropout"))
+        self.dropout = nn.Dropout(check_fraction(dropout, "dropout", zero=True))
         self.head = nn.Linear(width, num_classes)
 
     def _forward_layers(self, x: Tensor) -> tuple[Tensor, tuple[LayerIntermediates, ...]]:
@@ -614,6 +603,9 @@ def _crate_builder(
         ista_lambda: float = 0.1,
     ) -> IntermediatesModel:
         if dim_head is None:
+            # dim // heads needs both checked first (heads=0 would divide by zero).
+            check_int(dim, "dim", minimum=1)
+            check_int(heads, "heads", minimum=1)
             if dim % heads:
                 raise ValueError(
                     f"dim_head: not given and dim={dim} is not divisible by heads={heads}; "

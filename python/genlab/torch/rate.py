@@ -47,7 +47,7 @@ from torch import Tensor
 from genlab import _core
 from genlab import rate as _np_rate
 from genlab._options import SPARSITY_KINDS, check_eps
-from genlab._validation import check_choice, check_real
+from genlab._validation import check_bool, check_choice, check_real
 from genlab.errors import NumericalWarning
 
 __all__ = [
@@ -361,7 +361,7 @@ def coding_rate(
         Z.dtype,
         compute_dtype,
         eps=eps,
-        normalize_tokens=normalize_tokens,
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
     )
 
 
@@ -413,7 +413,7 @@ def compressed_coding_rate(
         dtype,
         compute_dtype,
         eps=eps,
-        normalize_tokens=normalize_tokens,
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
     )
 
 
@@ -463,7 +463,7 @@ def compressed_coding_rate_projected(
         ZU.dtype,
         compute_dtype,
         eps=eps,
-        normalize_tokens=normalize_tokens,
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
     )
 
 
@@ -498,7 +498,7 @@ def rate_reduction(
         dtype,
         compute_dtype,
         eps=eps,
-        normalize_tokens=normalize_tokens,
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
     )
 
 
@@ -568,7 +568,7 @@ def _sparse_objective(
         eps=eps,
         lam=lam,
         sparsity=sparsity,
-        normalize_tokens=normalize_tokens,
+        normalize_tokens=check_bool(normalize_tokens, "normalize_tokens"),
     )
 
 

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from genlab._options import check_eps
-from genlab._validation import check_choice
+from genlab._validation import check_bool, check_choice
 from genlab.torch import rate as trate
 from genlab.torch.data import Batches
 from genlab.torch.models import IntermediatesModel, LayerIntermediates
@@ -80,10 +80,7 @@ class SRRSettings:
     def __post_init__(self) -> None:
         check_choice(self.convention, "convention", CONVENTIONS)
         check_eps(self.eps)
-        if not isinstance(self.normalize_tokens, bool):
-            raise TypeError(
-                f"normalize_tokens: expected a bool, got {type(self.normalize_tokens).__name__}"
-            )
+        check_bool(self.normalize_tokens, "normalize_tokens")
         check_choice(self.sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
 
 
@@ -209,6 +206,7 @@ def layer_srr(
         (the tokens are converted first, so float32 models lose nothing in the result).
     """
     eps = check_eps(eps)
+    normalize_tokens = check_bool(normalize_tokens, "normalize_tokens")
     check_choice(convention, "convention", CONVENTIONS)
     check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     output = layer.output.double()
@@ -354,6 +352,7 @@ def measure_srr(
             f"(genlab.torch.models), got {type(model).__name__}"
         )
     eps = check_eps(eps)
+    check_bool(normalize_tokens, "normalize_tokens")
     check_choice(convention, "convention", CONVENTIONS)
     check_choice(sparsity_normalization, "sparsity_normalization", SPARSITY_NORMALIZATIONS)
     if max_samples is not None and (isinstance(max_samples, bool) or max_samples < 1):

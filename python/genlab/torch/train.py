@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from genlab._validation import check_choice, check_real
+from genlab._validation import check_bool, check_choice, check_fraction, check_int, check_real
+from genlab.errors import InvalidArgumentError
 from genlab.torch.data import Batches, DatasetSplit
 
 __all__ = ["EpochRecord", "TrainConfig", "TrainResult", "evaluate", "gradient_noise", "train"]
@@ -118,29 +119,33 @@ class TrainConfig:
         check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
         check_choice(self.schedule, "schedule", _SCHEDULES)
         check_choice(self.srr_mode, "srr_mode", _SRR_MODES)
-        for name in ("batch_size", "epochs", "step_epochs", "eval_batch_size", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-            if value < (0 if name == "seed" else 1):
-                raise ValueError(f"{name}: expected a positive int, got {value}")
-        if self.ce_check_every is not None and (
-            isinstance(self.ce_check_every, bool)
-            or not isinstance(self.ce_check_every, int)
-            or self.ce_check_every < 1
-        ):
-            raise ValueError(
-                f"ce_check_every: expected a positive number of steps or None, got "
-                f"{self.ce_check_every!r}"
-            )
+        for name in ("batch_size", "epochs", "step_epochs", "eval_batch_size"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_int(self.seed, "seed", minimum=0)
+        if self.ce_check_every is not None:
+            check_int(self.ce_check_every, "ce_check_every", minimum=1)
         for name in ("lr", "srr_eps"):
             check_real(getattr(self, name), name, positive=True)
-        for name in ("momentum", "weight_decay", "srr_gamma", "step_gamma"):
+        for name in ("weight_decay", "srr_gamma"):
             check_real(getattr(self, name), name, nonnegative=True)
+        # A momentum of 1 or more never forgets a gradient (the steps grow without bound); a step
+        # factor of 0 stops training at the first step boundary.
+        check_fraction(self.momentum, "momentum", zero=True)
+        check_real(self.step_gamma, "step_gamma", positive=True)
+        for name in ("amp", "srr_normalize_tokens", "evaluate_test"):
+            check_bool(getattr(self, name), name)
         if self.ce_target is not None:
             check_real(self.ce_target, "ce_target", positive=True)
         if not isinstance(self.device, str):
             raise TypeError(f"device: expected a str, got {type(self.device).__name__}")
+        try:
+            kind = torch.device(self.device).type
+        except RuntimeError:
+            kind = ""
+        if kind not in ("cpu", "cuda"):
+            raise InvalidArgumentError(
+                f"device: expected 'cpu' or 'cuda[:N]', got {self.device!r}"
+            ) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,17 +242,12 @@ class TrainResult:
 
 
 def _resolve_device(config: TrainConfig) -> torch.device:
-    try:
-        device = torch.device(config.device)
-    except RuntimeError as exc:
-        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {config.device!r}") from exc
+    device = torch.device(config.device)  # a cpu or cuda device: TrainConfig checked it
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device: {config.device!r} requested but CUDA is not available "
             "(no GPU, or a CPU-only torch build); use device='cpu'"
         )
-    if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"device: expected 'cpu' or 'cuda[:N]', got {config.device!r}")
     if config.amp and device.type != "cuda":
         raise ValueError("amp: mixed precision needs device='cuda'; set amp=False on the CPU")
     return device
