@@ -324,7 +324,7 @@ def test_rank_that_does_not_fit_in_memory_says_how_much_it_needs() -> None:
 
 def test_bad_degree_and_tol() -> None:
     x = uniform_inputs(np.random.default_rng(16), 6, 2, 1, 1.0)
-    with pytest.raises(ValueError, match="degree: expected an integer >= 0, got -1"):
+    with pytest.raises(ValueError, match="degree: expected a non-negative integer, got -1"):
         tensor_attention_poly(*x, degree=-1)
     with pytest.raises(TypeError, match="degree"):
         tensor_attention_poly(*x, degree=2.5)  # type: ignore[arg-type]

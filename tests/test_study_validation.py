@@ -170,7 +170,7 @@ def test_training_and_model_classes_refuse_what_the_config_refuses() -> None:
         ({"evaluate_test": 1}, TypeError, "evaluate_test: expected a bool"),
         ({"step_gamma": 0.0}, ValueError, "step_gamma: expected a finite number > 0"),
         ({"device": "tpu"}, ValueError, "device: expected 'cpu' or 'cuda"),
-        ({"seed": -1}, ValueError, "seed: expected an integer >= 0"),
+        ({"seed": -1}, ValueError, "seed: expected a non-negative integer"),
     ]:
         with pytest.raises(error, match=match):
             TrainConfig(**kwargs)  # type: ignore[arg-type]

@@ -110,7 +110,7 @@ def test_subsample_and_noise_properties(train_size: int, noise: float, seed: int
         ({"label_noise": float("nan")}, ValueError, "label_noise: expected a finite"),
         ({"label_noise": "0.1"}, TypeError, "label_noise: expected a real number"),
         ({"seed": 1.0}, TypeError, "seed: expected an int"),
-        ({"seed": -1}, ValueError, "seed: expected an integer >= 0"),
+        ({"seed": -1}, ValueError, "seed: expected a non-negative integer"),
         ({"download": "yes"}, TypeError, "download: expected a bool"),
         ({"name": "cifar10"}, ValueError, "root: data set 'cifar10' needs a directory"),
     ],

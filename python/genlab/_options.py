@@ -1,17 +1,16 @@
 """Options and helpers shared by the numpy layer and the torch layer (internal).
 
-One home for what both layers must agree on: how eps is described, which sparsity norms exist,
-how a tensor-attention mask is read, and how much memory the machine has.
+One home for what both layers must agree on: how eps is described, which sparsity norms exist
+and how a tensor-attention mask is read.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 from genlab._validation import check_int, check_real
 
-__all__ = ["EPS_HINT", "SPARSITY_KINDS", "check_eps", "physical_memory", "tensor_attention_mask"]
+__all__ = ["EPS_HINT", "SPARSITY_KINDS", "check_eps", "tensor_attention_mask"]
 
 #: The norms a sparsity term can use: l0 (nonzero count) and l1.
 SPARSITY_KINDS: tuple[str, ...] = ("l0", "l1")
@@ -22,14 +21,6 @@ EPS_HINT = " (epsilon itself, not epsilon^2)"
 def check_eps(value: object, name: str = "eps") -> float:
     """A coding-rate epsilon: a finite number > 0 (the message repeats the convention)."""
     return check_real(value, name, positive=True, hint=EPS_HINT)
-
-
-def physical_memory() -> float:
-    """Bytes of physical memory (8 GiB where the platform cannot say)."""
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
-        return 8.0 * 2**30
 
 
 def tensor_attention_mask(mask: object) -> tuple[str, int, int]:

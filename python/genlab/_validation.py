@@ -8,6 +8,7 @@ it got and what was expected.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from genlab.errors import (
     NonFiniteError,
     ResourceUseWarning,
     ShapeError,
+    TooLargeError,
 )
 
 __all__ = [
@@ -35,22 +37,85 @@ __all__ = [
     "check_same_length",
     "encode_hparams",
     "order_preserving_float64",
+    "physical_memory",
 ]
 
 # Integers beyond this magnitude are not all representable as float64.
 _EXACT_INT_LIMIT = 2**53
 
 
+def physical_memory() -> float:
+    """Bytes of physical memory (8 GiB where the platform cannot say)."""
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - non-POSIX
+        return 8.0 * 2**30
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "bytes" else f"{int(n)} bytes"
+        n /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def _check_copy_size(arr: NDArray[Any], dtype: Any, name: str) -> None:
+    """Refuse to make ``arr`` a C-contiguous array of ``dtype`` when that copy would take more
+    than half the machine's memory: a broadcast view (``np.broadcast_to``) or a strided slice can
+    stand for far more elements than it stores, and its copy would end in a MemoryError, or
+    worse, with the process killed by the kernel."""
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        return
+    needed = float(arr.size) * np.dtype(dtype).itemsize
+    limit = physical_memory() / 2
+    if needed > limit:
+        raise TooLargeError(
+            f"{name}: an array of shape {arr.shape} ({arr.size:,} elements) would need "
+            f"{_format_bytes(needed)} as a contiguous {np.dtype(dtype).name} copy, more than "
+            f"half this machine's memory ({_format_bytes(limit)}); pass it in smaller blocks"
+        )
+
+
+def _contiguous(arr: NDArray[Any], dtype: Any, name: str) -> NDArray[Any]:
+    """``arr`` as a C-contiguous array of ``dtype`` (see :func:`_check_copy_size`)."""
+    _check_copy_size(arr, dtype, name)
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def _check_not_torch(x: object, name: str) -> None:
+    """A torch tensor numpy cannot take as it is: one that requires grad (this API does not
+    differentiate), or one on a GPU."""
+    if type(x).__module__.split(".")[0] != "torch" or not hasattr(x, "device"):
+        return
+    if getattr(x, "requires_grad", False):
+        raise TypeError(
+            f"{name}: a torch tensor that requires grad; this numpy-based function does not "
+            f"differentiate: pass {name}.detach(), or use genlab.torch for gradients"
+        )
+    if getattr(x.device, "type", "cpu") != "cpu":
+        raise TypeError(
+            f"{name}: a torch tensor on {x.device}; pass {name}.cpu(), or use genlab.torch, "
+            "which runs on the tensor's device"
+        )
+
+
 def _numeric(x: ArrayLike, name: str) -> NDArray[Any]:
+    _check_not_torch(x, name)
     try:
         arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise TypeError(
             f"{name}: expected an array of numbers, got {type(x).__name__} ({exc})"
-        ) from exc
+        ) from None
     if arr.dtype.kind not in "biuf":
+        hint = ""
+        if arr.dtype == object and any(
+            isinstance(v, int) and not isinstance(v, bool) for v in arr.ravel()[:1000]
+        ):
+            hint = " (integers outside the 64-bit range become Python objects: scale them first)"
         raise TypeError(
-            f"{name}: expected numeric data (bool, integer or float), got dtype {arr.dtype}"
+            f"{name}: expected numeric data (bool, integer or float), got dtype {arr.dtype}{hint}"
         )
     return arr
 
@@ -87,7 +152,7 @@ def as_float_array(
             f"{name}: expected a {ndim}-D array, got {arr.ndim}-D with shape {arr.shape}"
         )
     dtype = np.float32 if allow_float32 and arr.dtype == np.float32 else np.float64
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    out = _contiguous(arr, dtype, name)
     if out.size < min_size:
         raise EmptyInputError(f"{name}: expected at least {min_size} element(s), got {out.size}")
     if finite and not np.isfinite(out).all():
@@ -107,12 +172,13 @@ def order_preserving_float64(
     float64, so such arrays are replaced by their dense ranks.
     """
     arr = _numeric(x, name)
+    _check_copy_size(arr, np.float64, name)  # before the scan below, which copies too
     if ravel:
         arr = arr.ravel()
     if arr.dtype.kind in "iu" and arr.size and int(np.abs(arr).max()) >= _EXACT_INT_LIMIT:
         _, inverse = np.unique(arr, return_inverse=True)
         arr = inverse.reshape(arr.shape)
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    return _contiguous(arr, np.float64, name)
 
 
 def check_same_length(a: NDArray[Any], b: NDArray[Any], name_a: str, name_b: str) -> None:
@@ -140,11 +206,15 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
         return None
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
         raise TypeError(f"n_jobs: expected an int or None, got {type(n_jobs).__name__}")
+    cores = _core.effective_n_jobs(-1)  # the cores the kernels can use (affinity respected)
+    if n_jobs < -cores:
+        # -k means all cores but k - 1, and at least one (joblib's rule): -cores already is one
+        # (and a huge negative int would not fit the extension's 64 bits).
+        return -cores
     if n_jobs == 0:
         raise InvalidArgumentError(
             "n_jobs: expected a positive number of threads, -1 (all cores) or None, got 0"
         )
-    cores = _core.effective_n_jobs(-1)  # the cores the kernels can use (affinity respected)
     if n_jobs > cores:
         warnings.warn(
             f"n_jobs={n_jobs} is more than the {cores} cores of this machine; using {cores}",
@@ -155,14 +225,23 @@ def check_n_jobs(n_jobs: int | None) -> int | None:
     return int(n_jobs)
 
 
+# The largest integer option: what a signed 64-bit integer holds (the extension's sizes and counts
+# are 64-bit; a larger Python int would fail there with an OverflowError).
+_MAX_INT_OPTION = 2**63 - 1
+
+
 def check_int(value: object, name: str, *, minimum: int) -> int:
     """``value`` as an int: ``TypeError`` unless an integer (not bool), ``ValueError`` below
-    ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    ``minimum`` or above 2**63 - 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}")
     if value < minimum:
-        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        expected = {1: "a positive integer", 0: "a non-negative integer"}.get(
+            minimum, f"an integer >= {minimum}"
+        )
         raise InvalidArgumentError(f"{name}: expected {expected}, got {value}")
+    if value > _MAX_INT_OPTION:
+        raise InvalidArgumentError(f"{name}: expected an integer below 2**63, got {value}")
     return int(value)
 
 

@@ -31,8 +31,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._options import physical_memory, tensor_attention_mask
-from genlab._validation import as_float_array, check_choice, check_int, check_n_jobs
+from genlab._options import tensor_attention_mask
+from genlab._validation import (
+    _contiguous,
+    as_float_array,
+    check_choice,
+    check_int,
+    check_n_jobs,
+    physical_memory,
+)
 from genlab.errors import NumericalWarning
 
 __all__ = [
@@ -198,13 +205,11 @@ def _prepare(
     except ValueError:
         shapes = ", ".join(f"{k} {a.shape[:-2]}" for k, a in arrays.items())
         raise ValueError(f"the leading (batch/head) axes do not broadcast: {shapes}") from None
-    flat = [
-        np.ascontiguousarray(
-            np.broadcast_to(a, lead + a.shape[-2:]).reshape((-1, *a.shape[-2:])),
-            dtype=np.float64,
-        )
-        for a in arrays.values()
-    ]
+    flat = []
+    for name, a in arrays.items():
+        # Broadcasting the batch axes copies: its size is checked before the copy is made.
+        full = np.broadcast_to(a, lead + a.shape[-2:])
+        flat.append(_contiguous(full, np.float64, name).reshape((-1, *a.shape[-2:])))
     out_dtype = np.float32 if all(a.dtype == np.float32 for a in arrays.values()) else np.float64
     return flat, lead, n, d, dv, out_dtype
 

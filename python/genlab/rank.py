@@ -32,16 +32,17 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._options import physical_memory
 from genlab._results import TupleResult
 from genlab._validation import (
     as_float_array,
     check_choice,
+    check_int,
     check_n_jobs,
     check_real,
     check_same_length,
     encode_hparams,
     order_preserving_float64,
+    physical_memory,
 )
 from genlab.errors import DegenerateDataWarning
 
@@ -614,9 +615,7 @@ def _subset_bound(value: int | None, name: str, default: int, convention: str) -
             f'{name}: convention "pgdl" conditions on every pair of hyperparameters, as the PGDL '
             f"scoring program does; the subset size cannot be set (got {value!r})"
         )
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
-    return int(value)
+    return check_int(value, name, minimum=0)
 
 
 def conditional_mutual_information(

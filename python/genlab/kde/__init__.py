@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._validation import check_choice, check_n_jobs
+from genlab._validation import check_choice, check_int, check_n_jobs, check_real
 from genlab.errors import NumericalWarning
 from genlab.kde._arrays import (
     KERNELS,
@@ -265,14 +265,15 @@ def select_bandwidth(
         return BandwidthSelection(bandwidth_factor(method, n, d) * scale, method)
     if method == "nn":
         return BandwidthSelection(_core.kde_nearest_neighbor_bandwidth(points, n_jobs=jobs), method)
-    if n_neighbors is not None and (
-        isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer))
-    ):
-        raise TypeError(f"n_neighbors: expected an int, got {type(n_neighbors).__name__}")
-    if n_neighbors is not None and n_neighbors < 1:
-        raise ValueError(f"n_neighbors: expected at least 1, got {n_neighbors}")
+    if n_neighbors is not None:
+        n_neighbors = check_int(n_neighbors, "n_neighbors", minimum=1)
     if bounds is not None:
-        bounds = (float(bounds[0]), float(bounds[1]))
+        if not isinstance(bounds, (tuple, list)) or len(bounds) != 2:
+            raise TypeError(f"bounds: expected a pair (low, high) of bandwidths, got {bounds!r}")
+        bounds = (
+            check_real(bounds[0], "bounds[0]", positive=True),
+            check_real(bounds[1], "bounds[1]", positive=True),
+        )
     cv = _core.kde_loo_cv_bandwidth(points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs)
     h, log_h = cv["bandwidth"], cv["log_bandwidths"]
     if cv["at_boundary"]:

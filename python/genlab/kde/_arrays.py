@@ -1,7 +1,8 @@
 """Input handling shared by the KDE front ends (:mod:`genlab.kde` and its drop-ins).
 
 Arrays are converted to float64 (float32 is kept when every array of the call is float32) without
-forcing a copy: the Rust kernel reads any strides. Finiteness, emptiness and dimension mismatches
+forcing a copy here: the Rust kernel reads any strides (and gathers a strided array into one block
+itself, so the size of that copy is checked here first). Finiteness, emptiness and dimension mismatches
 are checked by the kernel itself, which names the argument.
 """
 
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from genlab._validation import _numeric
+from genlab._validation import _check_copy_size, _contiguous, _numeric
+from genlab.errors import EmptyInputError, ShapeError
 
 __all__ = [
     "KERNELS",
@@ -33,12 +35,17 @@ def float_points(x: ArrayLike, name: str) -> NDArray[Any]:
     """``x`` as a 2-D float64 array (float32 kept as float32), without copying when possible."""
     arr = _numeric(x, name)
     if arr.ndim != 2:
-        raise ValueError(
+        raise ShapeError(
             f"{name}: expected a 2-D array of shape (n_points, n_features), got shape {arr.shape}"
         )
-    if arr.dtype != np.float32:
-        arr = arr.astype(np.float64, copy=False)
-    return arr
+    if arr.shape[1] == 0:
+        raise EmptyInputError(
+            f"{name}: expected at least one feature (column), got shape {arr.shape}"
+        )
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    # The kernel reads any strides but gathers a strided or broadcast array into one block.
+    _check_copy_size(arr, dtype, name)
+    return arr.astype(dtype, copy=False)
 
 
 def one_dtype(
@@ -69,8 +76,7 @@ def check_weights(
     """Non-negative finite weights, one per data point, with a positive sum (float64, 1-D)."""
     if weights is None:
         return None
-    w = _numeric(weights, name)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = _contiguous(_numeric(weights, name), np.float64, name)
     if w.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {w.shape}")
     if w.shape[0] != n:
@@ -79,9 +85,12 @@ def check_weights(
         raise ValueError(f"{name}: contains NaN or infinity; weights must be finite")
     if (w < 0).any():
         raise ValueError(f"{name}: expected non-negative weights, got {w.min()}")
-    if not w.sum() > 0:
+    if not w.max() > 0:
         raise ValueError(f"{name}: expected at least one positive weight, got all zeros")
-    return w
+    # Only the weights' proportions matter: scaled by a power of two (exactly) so that the
+    # largest is below 1, their sum cannot overflow (finite weights of 1e308 would sum to inf).
+    scaled: NDArray[np.float64] = np.ldexp(w, -int(np.frexp(w.max())[1]))
+    return scaled
 
 
 def kernel_cholesky(covariance: ArrayLike, d: int, name: str = "bandwidth") -> NDArray[np.float64]:

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genlab import _core
-from genlab._options import physical_memory, tensor_attention_mask
+from genlab._options import tensor_attention_mask
+from genlab._validation import check_int, physical_memory
 from genlab.attention import poly_plan
 
 __all__ = ["TensorAttention", "attention_weights", "logit_bound", "tensor_attention"]
@@ -326,8 +327,15 @@ def _poly(
         limit = float(torch.cuda.mem_get_info(q.device)[0])
     else:
         limit = physical_memory()
+    if logit_range is None:
+        logit_range = logit_bound(q, k1, k2, scale=scale)
+        if not math.isfinite(logit_range):
+            raise ValueError(
+                "scale: the logit range |s <q, k1, k2>| overflows float64 for these inputs; "
+                "lower |scale| or the magnitude of q, k1, k2"
+            )
     plan = poly_plan(
-        logit_bound(q, k1, k2, scale=scale) if logit_range is None else logit_range,
+        logit_range,
         d,
         degree=degree,
         tol=tol,
@@ -430,6 +438,13 @@ def _key_bias(
         raise TypeError(
             f"key_padding_mask: expected a torch.Tensor, got {type(key_padding_mask).__name__}"
         )
+    if key_padding_mask.dtype != torch.bool and not key_padding_mask.is_floating_point():
+        # An integer 0/1 mask would be added to the logits as a bias of 0 or 1, not read as
+        # padding: ambiguous, so refused (as nn.MultiheadAttention deprecates it).
+        raise TypeError(
+            "key_padding_mask: expected a bool mask (True: padding) or a float additive bias, "
+            f"got {key_padding_mask.dtype}; pass key_padding_mask.bool() for a 0/1 mask"
+        )
     kpm = key_padding_mask.to(device)
     if kpm.dtype == torch.bool:
         kpm = torch.zeros(kpm.shape, dtype=dtype, device=device).masked_fill(kpm, -math.inf)
@@ -463,10 +478,8 @@ def _check_options(
         )
     if method != "poly" and (degree is not None or tol is not None):
         raise ValueError(f"degree and tol apply to method='poly' only; got method={method!r}")
-    if degree is not None and (
-        isinstance(degree, bool) or not isinstance(degree, int) or degree < 0
-    ):
-        raise ValueError(f"degree: expected an integer >= 0, got {degree!r}")
+    if degree is not None:
+        check_int(degree, "degree", minimum=0)
     if logit_range is not None and method != "poly":
         raise ValueError(f"logit_range applies to method='poly' only; got method={method!r}")
 
@@ -475,8 +488,7 @@ def _chunk(chunk_size: int | None, batch: int, n: int) -> int:
     """Queries per chunk of the chunked path: given, or sized to ``_CHUNK_ELEMENTS``."""
     if chunk_size is None:
         return max(1, int(math.sqrt(_CHUNK_ELEMENTS / max(1, batch * n))))
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size: expected an integer >= 1, got {chunk_size!r}")
+    check_int(chunk_size, "chunk_size", minimum=1)
     return chunk_size
 
 
@@ -591,6 +603,12 @@ def tensor_attention(
         )
     else:
         out = _poly(qf, k1f, k2f, v1f, v2f, s, masks, degree, tol, basis, logit_range)
+    if validate and not bool(torch.isfinite(out).all()):
+        # The inputs are finite: the logits (or the weighted value sums) overflowed.
+        raise ValueError(
+            f"scale: the logits s <q, k1, k2> (or the weighted sums of the values) overflow "
+            f"{work} for these inputs; lower |scale| or the magnitude of q, k1, k2"
+        )
     return out.to(dtype).reshape(*lead, n, dv)
 
 

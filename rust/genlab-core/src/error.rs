@@ -152,6 +152,13 @@ pub fn format_bytes(bytes: f64) -> String {
         value /= 1024.0;
         unit += 1;
     }
+    if value.is_infinite() {
+        return "unbounded memory".to_string();
+    }
+    if value >= 1e6 {
+        // A million of the largest unit (sizes of impossible requests): scientific notation.
+        return format!("{value:.3e} {}", UNITS[unit]);
+    }
     format!("{value:.1} {}", UNITS[unit])
 }
 

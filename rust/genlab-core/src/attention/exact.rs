@@ -15,7 +15,7 @@ use super::kernels::{
     write_tile_row,
 };
 use super::{AttentionInputs, Dims, KeyWindow, Mask, TensorInputs, check_scale};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::simd::{Isa, rescale_to_common_max};
 
 /// Rows of a tile (first keys for tensor attention, queries for ordinary attention).
@@ -159,7 +159,25 @@ pub fn tensor_attention_exact(x: &TensorInputs<'_>, scale: f64, mask: Mask) -> R
         let (b, i) = (index / n, index % n);
         tensor_query(isa, scale, x, &packed[b], b, i, mask, scratch, row);
     });
+    check_no_overflow(&out, "s <q_i, k1_j, k2_k>", "Q, K1, K2")?;
     Ok(out)
+}
+
+/// The inputs are finite, so a non-finite output means float64 overflowed: a logit beyond
+/// ~1.8e308 (its exponential shift then gives inf - inf), or a sum of huge values. At such logits
+/// the softmax is a hard maximum whose ties float64 can no longer tell apart, so the call fails
+/// instead of returning NaN.
+fn check_no_overflow(out: &[f64], logit: &str, inputs: &str) -> Result<()> {
+    crate::error::check_finite("output", out).map_err(|_| {
+        Error::invalid(
+            "scale",
+            format!(
+                "the logits {logit} (or the weighted sums of the values) overflow float64 for \
+                 these inputs; lower |scale| or the magnitude of {inputs} (logit_bound gives the \
+                 largest logit)"
+            ),
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -247,6 +265,7 @@ pub fn attention_exact(x: &AttentionInputs<'_>, scale: f64, window: KeyWindow) -
             isa, scale, queries, &packed[b], i0, window, dims, scratch, rows,
         );
     });
+    check_no_overflow(&out, "s <q_i, k_j>", "Q, K")?;
     Ok(out)
 }
 

@@ -71,7 +71,10 @@ impl Reducer for DensityReducer<'_> {
         let isa = Isa::detect();
         // Terms are exp(-scale * (x - min x)) over x = row: squared distances with scale 1/(2h^2)
         // for the unweighted Gaussian (no rewrite needed), energies with scale 1 otherwise.
-        let gaussian_scale = 0.5 / (self.h * self.h);
+        // 1/(2h^2) underflows to 0 for h > ~1e154, and 0 times the +inf that marks an excluded
+        // point is NaN: the smallest normal number keeps every finite term at exp(-0) = 1 (as
+        // it is at such h) and excluded points at 0.
+        let gaussian_scale = (0.5 / self.h / self.h).max(f64::MIN_POSITIVE);
         let scale = match (self.kernel, self.log_weights) {
             (Kernel::Gaussian, None) => gaussian_scale,
             (Kernel::Gaussian, Some(lw)) => {
@@ -244,7 +247,7 @@ pub(crate) fn evaluate<T: Element>(
             if !(1.0 / (h * h)).is_finite() {
                 return Err(Error::invalid(
                     "bandwidth",
-                    format!("{h} is too small: 1/h^2 overflows float64; rescale the data"),
+                    format!("{h:e} is too small: 1/h^2 overflows float64; rescale the data"),
                 ));
             }
             (h, None, options.kernel.log_normalization(h, d)?)

@@ -121,6 +121,16 @@ fn check_noise(noise_variances: &[f64]) -> Result<()> {
             format!("expected positive finite variances, got {v}"),
         ));
     }
+    // The kernels use 1/(2 s^2): it must be finite (a subnormal variance would make it inf, and
+    // inf times the zero distance of a point to itself NaN).
+    if let Some(v) = noise_variances.iter().find(|v| !(0.5 / **v).is_finite()) {
+        return Err(Error::invalid(
+            "noise_variance",
+            format!(
+                "{v:e} is too small: 1/(2 variance) overflows float64; rescale the activations"
+            ),
+        ));
+    }
     Ok(())
 }
 

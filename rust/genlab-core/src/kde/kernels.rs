@@ -111,9 +111,10 @@ impl Kernel {
     pub(crate) fn energy(self, sq_dist: f64, h: f64) -> f64 {
         let inside = |e: f64| if sq_dist.sqrt() < h { e } else { f64::INFINITY };
         match self {
-            Kernel::Gaussian => 0.5 * sq_dist / (h * h),
+            // Divided by h twice: h * h overflows for h > ~1e154 (and inf / inf is NaN).
+            Kernel::Gaussian => 0.5 * (sq_dist / h) / h,
             Kernel::Tophat => inside(0.0),
-            Kernel::Epanechnikov => inside(-(1.0 - sq_dist / (h * h)).ln()),
+            Kernel::Epanechnikov => inside(-(1.0 - (sq_dist / h) / h).ln()),
             Kernel::Exponential => sq_dist.sqrt() / h,
             Kernel::Linear => inside(-(1.0 - sq_dist.sqrt() / h).ln()),
             Kernel::Cosine => inside(-(0.5 * std::f64::consts::PI * sq_dist.sqrt() / h).cos().ln()),

@@ -246,8 +246,16 @@ pub fn tensor_attention_poly(
     let Dims { batch, n, d, dv } = dims;
     let threads = rayon::current_num_threads();
     let blocks = Blocks::new(dims, threads);
+    let logit_range = logit_bound(x.q, x.k1, x.k2, dims, scale)?;
+    if !logit_range.is_finite() {
+        return Err(Error::invalid(
+            "scale",
+            "the logit range |s <q, k1, k2>| overflows float64 for these inputs; lower |scale| \
+             or the magnitude of Q, K1, K2",
+        ));
+    }
     let plan = plan_polynomial(&PolyRequest {
-        logit_range: logit_bound(x.q, x.k1, x.k2, dims, scale)?,
+        logit_range,
         d,
         degree,
         tol,

@@ -64,6 +64,9 @@ mod tests {
         }
         assert_eq!(rank(64, 10), Some(718_406_958_841));
         assert_eq!(rank(1000, 32), None);
+        // d near usize::MAX: d + m must not wrap around to a small rank.
+        assert_eq!(rank(usize::MAX, 6), None);
+        assert_eq!(rank(usize::MAX - 1, 1), Some(usize::MAX));
     }
 
     #[test]

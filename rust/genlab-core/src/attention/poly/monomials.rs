@@ -7,9 +7,10 @@ use crate::error::{Error, Result, format_bytes};
 /// Number of multi-indices alpha in N^d with |alpha| <= g: C(d + g, g). None when it does not
 /// fit in usize.
 pub fn rank(d: usize, degree: usize) -> Option<usize> {
+    // In u128 and checked: d itself may be near usize::MAX (d + m must not wrap to a small rank).
     let mut r: u128 = 1;
     for m in 1..=degree {
-        r = r * (d + m) as u128 / m as u128;
+        r = r.checked_mul(d as u128 + m as u128)? / m as u128;
         if r > usize::MAX as u128 {
             return None;
         }
@@ -19,7 +20,7 @@ pub fn rank(d: usize, degree: usize) -> Option<usize> {
 
 /// C(d + g, g) in floating point, for messages when it overflows usize.
 pub(super) fn rank_f64(d: usize, degree: usize) -> f64 {
-    (1..=degree).fold(1.0, |r, m| r * (d + m) as f64 / m as f64)
+    (1..=degree).fold(1.0, |r, m| r * (d as f64 + m as f64) / m as f64)
 }
 
 /// The multi-indices alpha in N^d with |alpha| <= g in graded order, each built from a parent

@@ -111,10 +111,14 @@ fn affordable(req: &PolyRequest, g: usize) -> Result<(usize, f64)> {
                 req.d
             ),
             needed: format_bytes(needed.max(r_f * 8.0)),
-            advice: format!(
-                "the limit is {}; lower the degree (or raise tol), reduce d, or use method=\"exact\"",
-                format_bytes(req.memory_limit)
-            ),
+            advice: {
+                let fix = "lower the degree (or raise tol), reduce d, or use method=\"exact\"";
+                if req.memory_limit.is_finite() {
+                    format!("the limit is {}; {fix}", format_bytes(req.memory_limit))
+                } else {
+                    fix.to_string()
+                }
+            },
         }),
     }
 }
