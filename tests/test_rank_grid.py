@@ -210,7 +210,8 @@ def test_granulated_counts_skipped_cells():
     hp = {"lr": [1, 1, 1, 2], "width": [1, 2, 3, 1]}
     measure = [5.0, 5.0, 5.0, 1.0]
     gap = [0.1, 0.2, 0.3, 0.4]
-    res_b = granulated_kendall(measure, gap, hp, variant="b")
+    with pytest.warns(DegenerateDataWarning, match=r"undefined \(NaN\) for \['width'\]"):
+        res_b = granulated_kendall(measure, gap, hp, variant="b")
     assert res_b.cells_used["width"] == 0
     assert res_b.cells_skipped["width"] == 2
     assert math.isnan(res_b.axis_psi["width"])
@@ -229,7 +230,8 @@ def test_seed_pairs_do_not_count():
     assert res.axis_psi == {"lr": 1.0}
     assert res.tau == 1.0
     hp2 = {"lr": [1, 1, 2, 2], "width": [1, 1, 2, 2]}  # width never varies alone
-    res2 = granulated_kendall(measure, gap, hp2)
+    with pytest.warns(DegenerateDataWarning, match=r"\['lr', 'width'\]: no cell where only"):
+        res2 = granulated_kendall(measure, gap, hp2)
     assert res2.cells_used == {"lr": 0, "width": 0}
     assert res2.cells_skipped == {"lr": 2, "width": 2}
     assert math.isnan(res2.psi)

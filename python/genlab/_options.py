@@ -6,9 +6,11 @@ and how a tensor-attention mask is read.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from genlab._validation import check_int, check_real
+from genlab.errors import InvalidArgumentError
 
 __all__ = ["EPS_HINT", "SPARSITY_KINDS", "check_eps", "tensor_attention_mask"]
 
@@ -19,8 +21,15 @@ EPS_HINT = " (epsilon itself, not epsilon^2)"
 
 
 def check_eps(value: object, name: str = "eps") -> float:
-    """A coding-rate epsilon: a finite number > 0 (the message repeats the convention)."""
-    return check_real(value, name, positive=True, hint=EPS_HINT)
+    """A coding-rate epsilon: a finite number > 0 whose 1/eps^2 is finite (the message repeats
+    the convention)."""
+    eps = check_real(value, name, positive=True, hint=EPS_HINT)
+    square = eps * eps
+    if square == 0 or not math.isfinite(1.0 / square):
+        raise InvalidArgumentError(
+            f"{name}: {eps:e} is too small: 1/eps^2 overflows float64{EPS_HINT}; rescale Z"
+        )
+    return eps
 
 
 def tensor_attention_mask(mask: object) -> tuple[str, int, int]:

@@ -299,6 +299,7 @@ def _value_kind(value: Any) -> str:
 def _axis_values(values: Any, name: str) -> NDArray[Any]:
     """One axis as an array; values of mixed kinds (1 and "1", True and 1) are an error, not
     silently converted (numpy turns [1, "1"] into two equal strings)."""
+    _check_not_torch(values, f"hparams[{name!r}]")
     if isinstance(values, np.ndarray) and values.dtype.kind != "O":
         return values
     listed = values.tolist() if hasattr(values, "tolist") else values

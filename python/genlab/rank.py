@@ -24,6 +24,7 @@ runs with the GIL released.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,7 @@ from numpy.typing import ArrayLike, NDArray
 from genlab import _core
 from genlab._results import TupleResult
 from genlab._validation import (
+    _numeric,
     as_float_array,
     check_choice,
     check_int,
@@ -280,13 +282,19 @@ def kendalltau_many(
     undefined = np.isnan(pvalues)
     if nan_policy == "propagate":
         undefined &= ~(np.isnan(Xa).any(axis=0) | np.isnan(ya).any())
+    _warn_undefined_columns("kendalltau_many", undefined)
+    return KendallTauManyResult(stats, pvalues)
+
+
+def _warn_undefined_columns(function: str, undefined: NDArray[np.bool_]) -> None:
+    """A DegenerateDataWarning naming the columns whose tau is undefined (NaN)."""
     if undefined.any():
         cols = np.flatnonzero(undefined)
         _warn_degenerate(
-            f"kendalltau_many: tau is undefined for column(s) {cols.tolist()[:10]} "
-            "(fewer than 2 observations, or a constant variable); returning NaN there"
+            f"{function}: tau is undefined for column(s) {cols.tolist()[:10]} "
+            "(fewer than 2 observations, or a constant variable); returning NaN there",
+            stacklevel=4,
         )
-    return KendallTauManyResult(stats, pvalues)
 
 
 def kendalltau_matrix(
@@ -296,7 +304,8 @@ def kendalltau_matrix(
 
     A drop-in for ``pandas.DataFrame(X).corr(method="kendall")``: pairwise-complete observations
     (``nan_policy="omit"``, pandas' behaviour), 1 on the diagonal of every column with at least one
-    value, NaN where tau is undefined. Each column is ranked once; the pairs run in parallel. On a
+    value, NaN where tau is undefined (with a ``DegenerateDataWarning`` naming the pairs). Each
+    column is ranked once; the pairs run in parallel. On a
     CPU with AVX-512 VPOPCNTDQ, the discordant pairs of many tie-free columns (at least 8, up to
     6000 rows) are counted all at once as a binary Gram matrix (XOR-popcounts of the columns'
     pairwise-order bits); other pairs are merge-counted one by one. Both give exact counts.
@@ -350,6 +359,18 @@ def kendalltau_matrix(
         memory_limit=physical_memory() / 2,
         n_jobs=check_n_jobs(n_jobs),
     )
+    undefined = np.isnan(matrix)
+    if nan_policy == "propagate":  # NaN where the data had NaN is what was asked for
+        has_nan = np.isnan(Xa).any(axis=0)
+        undefined &= ~(has_nan[:, None] | has_nan[None, :])
+    pairs_undefined = np.argwhere(np.triu(undefined))
+    if len(pairs_undefined):
+        pairs = ", ".join(f"({i}, {j})" for i, j in pairs_undefined[:5].tolist())
+        more = f" and {len(pairs_undefined) - 5} more" if len(pairs_undefined) > 5 else ""
+        _warn_degenerate(
+            f"kendalltau_matrix: tau is undefined for column pair(s) {pairs}{more} (fewer than 2 "
+            "complete observations, or a constant column); returning NaN there"
+        )
     return matrix
 
 
@@ -489,6 +510,14 @@ def granulated_kendall(
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
+    undefined = [n for n, v in zip(names, out["axis_psi"], strict=True) if math.isnan(v)]
+    undefined += ["overall tau"] if math.isnan(out["overall_tau"]) else []
+    if undefined and not (nan_policy == "propagate" and np.isnan(np.r_[m, g]).any()):
+        _warn_degenerate(
+            f"granulated_kendall: undefined (NaN) for {undefined}: no cell where only that axis "
+            "varies and tau is defined (the axis never varies alone, or the measure or gap is "
+            "constant there for tau-b/c); Psi averages the axes that are defined"
+        )
     return GranulatedKendallResult(
         axis_psi={n: float(v) for n, v in zip(names, out["axis_psi"], strict=True)},
         psi=float(out["psi"]),
@@ -557,7 +586,7 @@ def kendalltau_across_groups(
     if ya.ndim != 1:
         raise ValueError(f"y: expected a 1-D array, got shape {ya.shape}")
     check_same_length(ya, Xa, "y", "X")
-    ga = np.asarray(groups)
+    ga = _numeric(groups, "groups")
     if ga.ndim != 1 or ga.dtype.kind not in "iu":
         raise TypeError(
             f"groups: expected a 1-D array of integers, got dtype {ga.dtype} shape {ga.shape}"
@@ -573,6 +602,10 @@ def kendalltau_across_groups(
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
+    undefined = np.isnan(taus)
+    if nan_policy == "propagate":
+        undefined &= ~(np.isnan(Xa).any(axis=0) | np.isnan(ya).any())
+    _warn_undefined_columns("kendalltau_across_groups", undefined)
     return taus
 
 
@@ -891,8 +924,8 @@ def sign_error(
         g,
         codes,
         weighting=weighting,
-        n_samples=None if n_samples is None else float(n_samples),
-        min_weight=float(min_weight),
+        n_samples=None if n_samples is None else check_real(n_samples, "n_samples", positive=True),
+        min_weight=check_real(min_weight, "min_weight"),
         min_ess=min_ess,
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),

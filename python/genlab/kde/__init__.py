@@ -28,7 +28,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._validation import check_choice, check_int, check_n_jobs, check_real
+from genlab._validation import (
+    _check_not_torch,
+    _numeric,
+    check_choice,
+    check_int,
+    check_n_jobs,
+    check_real,
+)
 from genlab.errors import NumericalWarning
 from genlab.kde._arrays import (
     KERNELS,
@@ -182,8 +189,16 @@ class InformationPlaneResult:
 
 
 def _data_scale(data: NDArray[Any]) -> float:
-    """sqrt of the mean per-feature sample variance: the isotropic scale of the data."""
-    return float(np.sqrt(np.mean(np.var(data, axis=0, ddof=1, dtype=np.float64))))
+    """sqrt of the mean per-feature sample variance: the isotropic scale of the data.
+
+    Computed on the data divided by a power of two near its largest magnitude (exact), so that
+    the squares cannot overflow for data near 1e154 and beyond."""
+    largest = float(np.max(np.abs(data)))
+    if largest == 0:
+        return 0.0
+    _, exponent = np.frexp(largest)
+    unit = np.ldexp(np.asarray(data, dtype=np.float64), -int(exponent))
+    return float(np.ldexp(np.sqrt(np.mean(np.var(unit, axis=0, ddof=1))), int(exponent)))
 
 
 def select_bandwidth(
@@ -458,9 +473,7 @@ def regime(
 def _flatten_activations(activations: Any) -> tuple[list[NDArray[Any]], tuple[int, ...]]:
     """The 2-D activation arrays of a (nested) structure, and the shape of the nesting."""
     if not isinstance(activations, (list, tuple)):
-        arr = np.asarray(activations)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"activations: expected numeric arrays, got dtype {arr.dtype}")
+        arr = _numeric(activations, "activations")
         if arr.ndim < 2:
             raise ValueError(
                 f"activations: expected arrays of shape (n_samples, n_units), got shape {arr.shape}"
@@ -471,7 +484,7 @@ def _flatten_activations(activations: Any) -> tuple[list[NDArray[Any]], tuple[in
         raise ValueError("activations: expected at least one array, got an empty sequence")
     try:
         stacked = np.asarray(activations)
-    except ValueError:
+    except (ValueError, RuntimeError):  # ragged, or holding tensors numpy cannot take
         stacked = None
     if stacked is not None and stacked.dtype.kind in "biuf" and stacked.ndim >= 2:
         return _flatten_activations(stacked)
@@ -547,6 +560,7 @@ def information_plane(
         )
     codes = None
     if labels is not None:
+        _check_not_torch(labels, "labels")
         label_array = np.asarray(labels)
         if label_array.ndim != 1:
             raise ValueError(f"labels: expected a 1-D array, got shape {label_array.shape}")

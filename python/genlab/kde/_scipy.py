@@ -9,6 +9,7 @@ when called.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
+from genlab._validation import _numeric
 from genlab.kde._arrays import check_random_state
 from genlab.kde._rules import bandwidth_factor
 
@@ -102,9 +104,7 @@ class gaussian_kde:
         bw_method: str | float | Callable[[gaussian_kde], float] | None = None,
         weights: ArrayLike | None = None,
     ) -> None:
-        self.dataset = np.atleast_2d(np.asarray(dataset))
-        if self.dataset.dtype.kind not in "biuf":
-            raise TypeError(f"dataset: expected numeric data, got dtype {self.dataset.dtype}")
+        self.dataset = np.atleast_2d(_numeric(dataset, "dataset"))
         if not self.dataset.size > 1:
             raise ValueError("`dataset` input should have multiple elements.")
         if self.dataset.ndim != 2:
@@ -114,8 +114,14 @@ class gaussian_kde:
         self.d, self.n = self.dataset.shape
         self._equal_weights = weights is None
         if weights is not None:
-            self._weights = np.atleast_1d(weights).astype(float)
-            self._weights /= np.sum(self._weights)
+            self._weights = np.atleast_1d(_numeric(weights, "weights")).astype(float)
+            total = np.sum(self._weights)
+            if np.isinf(total) and np.isfinite(self._weights).all():
+                # Finite weights whose sum overflows: to at most 1 first (scipy's division alone
+                # would give zeros); other weights keep scipy's arithmetic, bit for bit.
+                self._weights /= np.max(self._weights)
+                total = np.sum(self._weights)
+            self._weights /= total
             if self.weights.ndim != 1:
                 raise ValueError("`weights` input should be one-dimensional.")
             if len(self._weights) != self.n:
@@ -172,6 +178,14 @@ class gaussian_kde:
 
     def _compute_covariance(self) -> None:
         self.factor = self.covariance_factor()
+        factor = self.factor
+        if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, (int, float, np.number)):
+            raise TypeError(f"bw_method: the bandwidth factor must be a number, got {factor!r}")
+        if not (factor > 0 and math.isfinite(float(factor) * float(factor))):
+            raise ValueError(
+                f"bw_method: the bandwidth factor must be a number > 0 whose square is finite, "
+                f"got {factor!r}"
+            )
         if not hasattr(self, "_data_cho_cov"):
             self._data_covariance = np.atleast_2d(
                 np.cov(self.dataset, rowvar=True, bias=False, aweights=self.weights)
@@ -211,9 +225,7 @@ class gaussian_kde:
     # --- evaluation ------------------------------------------------------------------------
 
     def _points(self, x: ArrayLike) -> NDArray[np.float64]:
-        points = np.atleast_2d(np.asarray(x))
-        if points.dtype.kind not in "biuf":
-            raise TypeError(f"points: expected numeric data, got dtype {points.dtype}")
+        points = np.atleast_2d(_numeric(x, "points"))
         d, m = points.shape
         if d != self.d:
             if d == 1 and m == self.d:

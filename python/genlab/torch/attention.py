@@ -266,7 +266,13 @@ def logit_bound(q: Tensor, k1: Tensor, k2: Tensor, *, scale: float | None = None
         coordinatewise = (a[0].amax(-2) * a[1].amax(-2) * a[2].amax(-2)).sum(-1)
         norms = [x.pow(3).sum(-1).amax(-1).pow(1.0 / 3.0) for x in a]
         holder = norms[0] * norms[1] * norms[2]
-        return abs(s) * float(torch.minimum(coordinatewise, holder).max())
+        bound = abs(s) * float(torch.minimum(coordinatewise, holder).max())
+    if not math.isfinite(bound):
+        raise ValueError(
+            "scale: the logit bound |s| max |<q, k1, k2>| overflows float64 for these inputs; "
+            "lower |scale| or the magnitude of q, k1, k2"
+        )
+    return bound
 
 
 def _monomials(x: Tensor, parent: Tensor, variable: Tensor, level_start: list[int]) -> Tensor:
@@ -327,15 +333,8 @@ def _poly(
         limit = float(torch.cuda.mem_get_info(q.device)[0])
     else:
         limit = physical_memory()
-    if logit_range is None:
-        logit_range = logit_bound(q, k1, k2, scale=scale)
-        if not math.isfinite(logit_range):
-            raise ValueError(
-                "scale: the logit range |s <q, k1, k2>| overflows float64 for these inputs; "
-                "lower |scale| or the magnitude of q, k1, k2"
-            )
     plan = poly_plan(
-        logit_range,
+        logit_bound(q, k1, k2, scale=scale) if logit_range is None else logit_range,
         d,
         degree=degree,
         tol=tol,

@@ -276,7 +276,16 @@ pub fn logit_bound(q: &[f64], k1: &[f64], k2: &[f64], dims: Dims, scale: f64) ->
             coordinatewise.min(holder)
         })
         .fold(0.0, f64::max);
-    Ok(scale.abs() * bound)
+    let bound = scale.abs() * bound;
+    if !bound.is_finite() {
+        // Finite inputs whose logits may exceed float64: no method can evaluate them.
+        return Err(Error::invalid(
+            "scale",
+            "the logit bound |s| max |<q, k1, k2>| overflows float64 for these inputs; lower \
+             |scale| or the magnitude of Q, K1, K2",
+        ));
+    }
+    Ok(bound)
 }
 
 #[cfg(test)]

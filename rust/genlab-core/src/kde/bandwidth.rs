@@ -173,7 +173,8 @@ struct CvObjective<'a> {
 impl CvObjective<'_> {
     /// log sum_{j in kNN(i)} exp(-D_ij / (2 h^2)) for every point.
     fn log_sums(&self, h: f64) -> Vec<f64> {
-        let scale = 0.5 / (h * h);
+        // Divided by h twice: h * h overflows for h > ~1e154.
+        let scale = 0.5 / h / h;
         let isa = Isa::detect();
         self.table
             .par_chunks(self.k)
@@ -185,7 +186,7 @@ impl CvObjective<'_> {
         let h = log_h.exp();
         let sums = self.log_sums(h);
         let norm = (self.n as f64 - 1.0).ln()
-            + 0.5 * self.d as f64 * (2.0 * std::f64::consts::PI * h * h).ln();
+            + 0.5 * self.d as f64 * ((2.0 * std::f64::consts::PI).ln() + 2.0 * log_h);
         sums.iter().sum::<f64>() / self.n as f64 - norm
     }
 
@@ -196,7 +197,7 @@ impl CvObjective<'_> {
         if omitted == 0 {
             return 0.0;
         }
-        let scale = 0.5 / (h * h);
+        let scale = 0.5 / h / h;
         let log_omitted = (omitted as f64).ln();
         let sums = self.log_sums(h);
         self.table
@@ -278,21 +279,45 @@ pub fn loo_cv_bandwidth<T: Element>(
         ));
     }
     let nn_scale = nearest_neighbor_rule(table.iter().step_by(k).copied(), n, d);
+    // Below this bandwidth 1/h^2 overflows float64 and the likelihood cannot be evaluated.
+    let min_bandwidth = 2.0 / f64::MAX.sqrt();
+    if let Some((lo, _)) = options.bounds
+        && lo < min_bandwidth
+    {
+        return Err(Error::invalid(
+            "bounds",
+            format!(
+                "the low end {lo:e} is below {min_bandwidth:.1e}, where 1/h^2 overflows float64; rescale the data"
+            ),
+        ));
+    }
     let (lo, hi) = options.bounds.unwrap_or_else(|| {
         let small = if nn_scale > 0.0 {
             nn_scale.min(data_scale)
         } else {
             data_scale * 1e-3
         };
-        (small / 10.0, nn_scale.max(data_scale) * 4.0)
+        (
+            (small / 10.0).max(min_bandwidth),
+            nn_scale.max(data_scale) * 4.0,
+        )
     });
+    if lo >= hi {
+        return Err(Error::invalid(
+            "data",
+            format!(
+                "its scale ({data_scale:e}) is too small to search bandwidths in float64; rescale the data"
+            ),
+        ));
+    }
     let objective = CvObjective {
         table: &table,
         k,
         n,
         d,
     };
-    let step = (hi / lo).ln() / (GRID_POINTS - 1) as f64;
+    // A difference of logs: hi / lo itself can overflow.
+    let step = (hi.ln() - lo.ln()) / (GRID_POINTS - 1) as f64;
     let log_bandwidths: Vec<f64> = (0..GRID_POINTS)
         .map(|i| lo.ln() + step * i as f64)
         .collect();

@@ -91,11 +91,15 @@ pub fn regime_bandwidths(eigenvalues: &[f64], n: usize) -> Result<(f64, f64, f64
     }
     let t = (0.5 * (lo + hi)).exp();
     let h_g = 1.0 / t.sqrt();
+    // Each term l (2 + t l) / (1 + t l)^2 / d, ordered so that no intermediate overflows for
+    // eigenvalues near the largest float (data near 1e154).
     let h_kl_sq = lambda
         .iter()
-        .map(|&l| l * (2.0 + t * l) / ((1.0 + t * l) * (1.0 + t * l)))
-        .sum::<f64>()
-        / d;
+        .map(|&l| {
+            let tl = t * l;
+            (l / (1.0 + tl)) * ((2.0 + tl) / (1.0 + tl)) / d
+        })
+        .sum::<f64>();
     Ok((h_g, std::f64::consts::SQRT_2 * h_g, h_kl_sq.sqrt()))
 }
 

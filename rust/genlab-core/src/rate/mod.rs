@@ -222,11 +222,18 @@ pub fn sparsity<T: Element>(z: &TokenGroups<'_, T>, kind: Sparsity) -> Result<Ve
     let n = z.tokens;
     map_groups(z.count, (n * z.dim) as f64, |_, g| {
         let values = z.group(g)?.iter().map(|&v| Into::<f64>::into(v));
-        let total: f64 = match kind {
-            Sparsity::L0 => values.filter(|v| *v != 0.0).count() as f64,
-            Sparsity::L1 => values.map(f64::abs).sum(),
-        };
-        Ok(total / n as f64)
+        Ok(match kind {
+            Sparsity::L0 => values.filter(|v| *v != 0.0).count() as f64 / n as f64,
+            Sparsity::L1 => {
+                let total: f64 = values.clone().map(f64::abs).sum();
+                if total.is_finite() {
+                    total / n as f64
+                } else {
+                    // The sum of finite values overflowed; the mean per token may not.
+                    values.map(|v| v.abs() / n as f64).sum()
+                }
+            }
+        })
     })
     .into_iter()
     .collect()

@@ -22,7 +22,8 @@ struct Blocks {
 impl Blocks {
     /// About four blocks per thread over the whole batch, none smaller than [`MIN_BLOCK`].
     fn new(dims: Dims, threads: usize) -> Self {
-        let per_problem = (4 * threads).div_ceil(dims.batch).max(1);
+        // An empty batch (a leading axis of length 0) has no problems but still a block size.
+        let per_problem = (4 * threads).div_ceil(dims.batch.max(1)).max(1);
         let size = dims.n.div_ceil(per_problem).max(MIN_BLOCK).min(dims.n);
         Blocks {
             size,
@@ -246,16 +247,8 @@ pub fn tensor_attention_poly(
     let Dims { batch, n, d, dv } = dims;
     let threads = rayon::current_num_threads();
     let blocks = Blocks::new(dims, threads);
-    let logit_range = logit_bound(x.q, x.k1, x.k2, dims, scale)?;
-    if !logit_range.is_finite() {
-        return Err(Error::invalid(
-            "scale",
-            "the logit range |s <q, k1, k2>| overflows float64 for these inputs; lower |scale| \
-             or the magnitude of Q, K1, K2",
-        ));
-    }
     let plan = plan_polynomial(&PolyRequest {
-        logit_range,
+        logit_range: logit_bound(x.q, x.k1, x.k2, dims, scale)?,
         d,
         degree,
         tol,
@@ -308,5 +301,18 @@ pub fn tensor_attention_poly(
         .try_for_each_init(new_scratch, |s, (b, t, block_out)| {
             attend_block(&shared, s, b, t, block_out)
         })?;
+    // The logits are bounded (the plan checked them), but the monomials k^alpha of large keys
+    // (and the sums of large values) can still overflow: never return the NaN that leaves.
+    crate::error::check_finite("output", &out).map_err(|_| {
+        Error::invalid(
+            "K1, K2",
+            format!(
+                "the polynomial features (products of up to {} key entries) or the weighted sums \
+                 of the values overflow float64; rescale the keys and values, or use \
+                 method=\"exact\"",
+                plan.degree
+            ),
+        )
+    })?;
     Ok((out, plan))
 }
