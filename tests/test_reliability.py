@@ -6,6 +6,9 @@ the message.
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -214,3 +217,52 @@ def test_integers_beyond_64_bits_and_strings_are_named() -> None:
         rank.kendalltau_many(X, X[:, 0], n_jobs=-(2**64)).statistic,
         rank.kendalltau_many(X, X[:, 0], n_jobs=1).statistic,
     )
+
+
+def _run_capped(code: str, cap_gib: float) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter limited to ``cap_gib`` of address space."""
+
+    def cap() -> None:
+        limit = int(cap_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=cap,
+        check=False,
+    )
+
+
+def test_ranking_many_configurations_takes_memory_linear_in_the_runs() -> None:
+    # 6000 runs of 3000 configurations: the CMI (both conventions) once kept a table per pair of
+    # conditions (9 million of them here, ~1 GB) and took the machine at 20,000 runs; the
+    # sign-error's environments (18 million pairs of configurations) are refused before they
+    # are built.
+    code = """
+import numpy as np, warnings
+from genlab import rank
+from genlab.errors import TooLargeError
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+n = 6000
+m, g = rng.normal(size=n), rng.normal(size=n)
+config = np.arange(n) // 2  # 3000 configurations of two seeds each
+hp = {"a": config % 60, "b": config // 60}
+genlab = rank.conditional_mutual_information(m, g, hp).score
+pgdl = rank.conditional_mutual_information(m, g, hp, convention="pgdl").score
+# A random measure: near 0 with genlab's rule; the PGDL rule's cells of 2 x 2 runs are biased up.
+assert 0 <= genlab < 0.01 and 0 <= pgdl < 1, (genlab, pgdl)
+try:
+    rank.sign_error(m, g, {"a": np.arange(n)})
+except TooLargeError as exc:
+    assert "17997000 environments" in str(exc), exc
+else:
+    raise AssertionError("sign_error built 18 million environments")
+print("ok")
+"""
+    done = _run_capped(code, cap_gib=1.5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"

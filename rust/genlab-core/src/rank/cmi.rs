@@ -13,8 +13,6 @@
 //! Neither score sees orientation: a measure that orders every pair exactly backwards carries as
 //! much information about the gap as a perfect one and scores 1 too.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use super::NanPolicy;
@@ -33,9 +31,6 @@ pub struct SubsetScore {
     /// The ratio (NaN when H(V_g | U_S) = 0).
     pub score: f64,
 }
-
-/// Above this many (condition x 9) cells the joint table is a hash map instead of a dense array.
-const DENSE_TABLE_MAX: usize = 1 << 24;
 
 fn sign_code(a: f64, b: f64) -> usize {
     if a > b {
@@ -104,17 +99,22 @@ pub fn subsets(k: usize, min_size: usize, max_size: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// Mutual information and conditional entropy from per-condition 3 x 3 tables of counts.
-fn information<'a>(tables: impl Iterator<Item = &'a [u64; 9]>) -> (f64, f64) {
-    let mut total = 0u64;
-    let mut mi = 0.0;
-    let mut h = 0.0;
-    for t in tables {
+/// Mutual information and conditional entropy pooled over per-condition 3 x 3 tables of counts,
+/// accumulated one table at a time (so that the tables never need to be held together).
+#[derive(Default)]
+struct Information {
+    total: u64,
+    mi: f64,
+    h: f64,
+}
+
+impl Information {
+    fn add(&mut self, t: &[u64; 9]) {
         let nu: u64 = t.iter().sum();
         if nu == 0 {
-            continue;
+            return;
         }
-        total += nu;
+        self.total += nu;
         let nu_f = nu as f64;
         let mut row = [0u64; 3];
         let mut col = [0u64; 3];
@@ -130,21 +130,25 @@ fn information<'a>(tables: impl Iterator<Item = &'a [u64; 9]>) -> (f64, f64) {
                 let c = t[a * 3 + b];
                 if c > 0 {
                     let cf = c as f64;
-                    mi += cf * (cf * nu_f / (row[a] as f64 * col[b] as f64)).ln();
+                    self.mi += cf * (cf * nu_f / (row[a] as f64 * col[b] as f64)).ln();
                 }
             }
         }
         for &cb in &col {
             if cb > 0 {
                 let p = cb as f64 / nu_f;
-                h -= cb as f64 * p.ln();
+                self.h -= cb as f64 * p.ln();
             }
         }
     }
-    if total == 0 {
-        return (f64::NAN, f64::NAN);
+
+    /// (I, H), NaN when no pair was counted.
+    fn finish(self) -> (f64, f64) {
+        if self.total == 0 {
+            return (f64::NAN, f64::NAN);
+        }
+        (self.mi / self.total as f64, self.h / self.total as f64)
     }
-    (mi / total as f64, h / total as f64)
 }
 
 /// Which rule turns the pairs of models into the score.
@@ -198,37 +202,35 @@ fn genlab_scores(
     let mu: Vec<f64> = models.iter().map(|&i| measure[i]).collect();
     let g: Vec<f64> = models.iter().map(|&i| gap[i]).collect();
     let (config, _) = codes.configuration_ids(models);
-    let n = models.len();
     let counted =
         |i: usize, j: usize| i != j && !(skip_same_configuration && config[i] == config[j]);
     all_subsets
         .into_par_iter()
         .map(|axes| {
             let (ids, k) = codes.subset_ids(models, &axes);
-            let (mi, h) = if k.saturating_mul(k).saturating_mul(9) <= DENSE_TABLE_MAX {
-                let mut tables = vec![[0u64; 9]; k * k];
-                for i in 0..n {
-                    let base = ids[i] * k;
-                    for j in 0..n {
-                        if counted(i, j) {
-                            let cell = sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j]);
-                            tables[base + ids[j]][cell] += 1;
+            // The runs of each condition; then one table per ordered pair of conditions, built
+            // and folded in one at a time, in (condition, condition) order: memory O(n) however
+            // many conditions there are (a table per pair would be O(k^2), and with one
+            // condition per run that is billions of tables).
+            let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+            for (i, &id) in ids.iter().enumerate() {
+                members[id].push(i);
+            }
+            let mut info = Information::default();
+            for first in &members {
+                for second in &members {
+                    let mut table = [0u64; 9];
+                    for &i in first {
+                        for &j in second {
+                            if counted(i, j) {
+                                table[sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j])] += 1;
+                            }
                         }
                     }
+                    info.add(&table);
                 }
-                information(tables.iter())
-            } else {
-                let mut tables: HashMap<(usize, usize), [u64; 9]> = HashMap::new();
-                for i in 0..n {
-                    for j in 0..n {
-                        if counted(i, j) {
-                            let cell = sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j]);
-                            tables.entry((ids[i], ids[j])).or_insert([0; 9])[cell] += 1;
-                        }
-                    }
-                }
-                information(tables.values())
-            };
+            }
+            let (mi, h) = info.finish();
             let score = if h > 0.0 { mi / h } else { f64::NAN };
             SubsetScore {
                 axes,
@@ -287,29 +289,45 @@ fn pgdl_scores(
         .into_par_iter()
         .map(|axes| {
             let (ia, ka) = codes.subset_ids(models, &axes[..1]);
-            let (ib, kb) = codes.subset_ids(models, &axes[1..]);
-            let mut tables: HashMap<[usize; 4], [u64; 4]> = HashMap::new();
-            for i in 0..n {
-                for j in 0..n {
-                    // "+" only when strictly greater; a model is also paired with itself.
-                    let gap_sign = usize::from(g[i] <= g[j]);
-                    let measure_sign = usize::from(mu[i] <= mu[j]);
-                    let cell = [ia[i], ia[j], ib[i], ib[j]];
-                    tables.entry(cell).or_insert([0; 4])[gap_sign * 2 + measure_sign] += 1;
+            let (ib, _) = codes.subset_ids(models, &axes[1..]);
+            // The runs of each value pair (a, b), grouped by a and sorted by b. A cell is
+            // (a_i, a_j, b_i, b_j); visiting (a_i, a_j) and then the b groups of each in order
+            // gives the cells in sorted order (a fixed order keeps the sums, and so the score,
+            // reproducible) with one table in memory at a time.
+            let mut groups: Vec<Vec<(usize, Vec<usize>)>> = vec![Vec::new(); ka];
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_unstable_by_key(|&i| (ia[i], ib[i]));
+            for i in order {
+                let row = &mut groups[ia[i]];
+                match row.last_mut() {
+                    Some((b, members)) if *b == ib[i] => members.push(i),
+                    _ => row.push((ib[i], vec![i])),
                 }
             }
-            debug_assert!(tables.len() <= ka * ka * kb * kb);
-            // A fixed cell order keeps the sums, and so the score, reproducible.
-            let mut cells: Vec<_> = tables.into_iter().collect();
-            cells.sort_unstable_by_key(|(cell, _)| *cell);
-            let (mut mi, mut h) = (0.0, 0.0);
-            for (_, t) in &cells {
-                let (cell_mi, cell_h) = pgdl_cell(t);
-                mi += cell_mi;
-                h += cell_h;
+            let (mut mi, mut h, mut count) = (0.0, 0.0, 0usize);
+            for first in &groups {
+                for second in &groups {
+                    for (_, runs_i) in first {
+                        for (_, runs_j) in second {
+                            let mut t = [0u64; 4];
+                            for &i in runs_i {
+                                for &j in runs_j {
+                                    // "+" only when strictly greater; a model is also paired with
+                                    // itself.
+                                    let gap_sign = usize::from(g[i] <= g[j]);
+                                    let measure_sign = usize::from(mu[i] <= mu[j]);
+                                    t[gap_sign * 2 + measure_sign] += 1;
+                                }
+                            }
+                            let (cell_mi, cell_h) = pgdl_cell(&t);
+                            mi += cell_mi;
+                            h += cell_h;
+                            count += 1;
+                        }
+                    }
+                }
             }
-            let count = cells.len() as f64;
-            let (mi, h) = (mi / count, h / count);
+            let (mi, h) = (mi / count as f64, h / count as f64);
             SubsetScore {
                 axes,
                 mutual_information: mi,

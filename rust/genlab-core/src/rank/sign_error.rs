@@ -16,7 +16,13 @@ use rayon::prelude::*;
 
 use super::NanPolicy;
 use super::grid::{Codes, check_lengths, models_without_nan};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, format_bytes};
+
+/// The most environments [`sign_error`] builds (about 3.4 GB of results at
+/// [`BYTES_PER_ENVIRONMENT`]).
+pub const MAX_ENVIRONMENTS: usize = 1 << 24;
+/// Memory per environment: the result and its copy into the caller's arrays, roughly.
+const BYTES_PER_ENVIRONMENT: f64 = 200.0;
 
 /// How pairs of runs are weighted inside an environment.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,9 +143,31 @@ pub fn sign_error(
     for (position, &r) in representatives.iter().enumerate() {
         config_of[r] = position;
     }
-    let mut envs: Vec<(usize, usize, usize)> = Vec::new();
-    for axis in 0..codes.n_axes() {
-        for cell in codes.cells(&representatives, axis) {
+    // Count first: a single axis of k distinct values alone has k (k - 1) / 2 environments, so a
+    // small input (1e5 runs) could ask for billions of them.
+    let cells: Vec<Vec<Vec<usize>>> = (0..codes.n_axes())
+        .map(|axis| codes.cells(&representatives, axis))
+        .collect();
+    let count: u128 = cells
+        .iter()
+        .flatten()
+        .map(|cell| (cell.len() as u128) * (cell.len() as u128).saturating_sub(1) / 2)
+        .sum();
+    if count > MAX_ENVIRONMENTS as u128 {
+        return Err(Error::TooLarge {
+            what: format!(
+                "{count} environments (pairs of configurations that differ in one hyperparameter)"
+            ),
+            needed: format_bytes(count as f64 * BYTES_PER_ENVIRONMENT),
+            advice: format!(
+                "at most {MAX_ENVIRONMENTS} are compared: bin the values of an axis with many \
+                 distinct values, or rank a subset of the configurations"
+            ),
+        });
+    }
+    let mut envs: Vec<(usize, usize, usize)> = Vec::with_capacity(count as usize);
+    for (axis, axis_cells) in cells.iter().enumerate() {
+        for cell in axis_cells {
             // Configurations in one cell differ exactly on `axis`.
             for (p, &a) in cell.iter().enumerate() {
                 for &b in &cell[p + 1..] {
