@@ -266,3 +266,21 @@ print("ok")
     done = _run_capped(code, cap_gib=1.5)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_wide_data_does_not_ask_for_a_features_squared_matrix() -> None:
+    # 3 points of 100,000 features (2.4 MB): regime's covariance spectrum comes from the 3 x 3
+    # Gram matrix (the d x d covariance would need 80 GB); the scipy drop-in, which needs the
+    # d x d kernel covariance itself, refuses before allocating it.
+    rng = np.random.default_rng(7)
+    wide = rng.normal(size=(3, 100_000))
+    started = time.perf_counter()
+    report = kde.regime(wide, 1.0)
+    assert time.perf_counter() - started < 10
+    assert report.eigenvalues.shape == (100_000,)
+    np.testing.assert_array_equal(report.eigenvalues[:-3], 0.0)
+    centered = wide - wide.mean(axis=0)
+    gram = np.linalg.eigvalsh(centered @ centered.T / 2)  # 3 x 3, the covariance's spectrum
+    np.testing.assert_allclose(report.eigenvalues[-2:], gram[-2:], rtol=1e-10)
+    with pytest.raises(TooLargeError, match=r"dataset: a kernel covariance of 100000 x 100000"):
+        kde.gaussian_kde(wide.T)

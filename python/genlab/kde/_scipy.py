@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from genlab import _core
-from genlab._validation import _numeric
+from genlab._validation import _numeric, physical_memory
+from genlab.errors import TooLargeError
 from genlab.kde._arrays import check_random_state
 from genlab.kde._rules import bandwidth_factor
 
@@ -112,6 +113,15 @@ class gaussian_kde:
         if not np.isfinite(self.dataset).all():
             raise ValueError("dataset: contains NaN or infinity; all values must be finite")
         self.d, self.n = self.dataset.shape
+        # The kernel covariance is d x d (and copied a few times): 2 points of 100,000 features
+        # would ask for 80 GB each.
+        needed = 4.0 * 8.0 * self.d * self.d
+        if needed > physical_memory() / 2:
+            raise TooLargeError(
+                f"dataset: a kernel covariance of {self.d} x {self.d} (the dataset's {self.d} "
+                f"dimensions) would need about {needed / 2**30:.1f} GiB, more than half this "
+                "machine's memory; reduce the dimensions first (e.g. a projection)"
+            )
         self._equal_weights = weights is None
         if weights is not None:
             self._weights = np.atleast_1d(_numeric(weights, "weights")).astype(float)

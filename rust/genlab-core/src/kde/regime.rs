@@ -129,23 +129,36 @@ fn covariance_spectrum<T: Element>(data: &ArrayView2<'_, T>) -> Result<Vec<f64>>
     let (n, d) = data.dim();
     let points = Transform::fit(data, None).apply(data)?;
     let x = MatRef::from_row_major_slice(points.values.as_slice(), n, d);
-    let mut cov = vec![0.0; d * d];
+    // The nonzero eigenvalues of X^T X / (n - 1) (d x d) are those of X X^T / (n - 1) (n x n):
+    // with more features than points the smaller matrix gives them, and the other d - n are 0.
+    // (A d x d covariance of 2 points of 100,000 features would need 80 GB.)
+    let side = n.min(d);
+    let (a, b) = if d <= n {
+        (x.transpose(), x)
+    } else {
+        (x, x.transpose())
+    };
+    let mut gram = vec![0.0; side * side];
     matmul(
-        MatMut::from_column_major_slice_mut(&mut cov, d, d),
+        MatMut::from_column_major_slice_mut(&mut gram, side, side),
         Accum::Replace,
-        x.transpose(),
-        x,
+        a,
+        b,
         1.0 / (n as f64 - 1.0),
         Par::rayon(0),
     );
-    MatRef::from_column_major_slice(cov.as_slice(), d, d)
+    let nonzero = MatRef::from_column_major_slice(gram.as_slice(), side, side)
         .self_adjoint_eigenvalues(Side::Lower)
         .map_err(|e| {
             Error::invalid(
                 "data",
                 format!("the covariance eigenvalues did not converge ({e:?})"),
             )
-        })
+        })?;
+    // Ascending, as the eigensolver gives them: the zeros first.
+    let mut eigenvalues = vec![0.0; d - side];
+    eigenvalues.extend(nonzero);
+    Ok(eigenvalues)
 }
 
 /// Regime diagnostics of a Gaussian KDE with bandwidth `bandwidth` on `data`; 1/Y2 is evaluated at
