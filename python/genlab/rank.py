@@ -361,7 +361,7 @@ def kendalltau_matrix(
     )
     undefined = np.isnan(matrix)
     if nan_policy == "propagate":  # NaN where the data had NaN is what was asked for
-        has_nan = np.isnan(Xa).any(axis=0)
+        has_nan = np.asarray(np.isnan(Xa).any(axis=0))
         undefined &= ~(has_nan[:, None] | has_nan[None, :])
     pairs_undefined = np.argwhere(np.triu(undefined))
     if len(pairs_undefined):
