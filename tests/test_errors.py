@@ -56,4 +56,4 @@ def test_the_core_raises_typed_errors() -> None:
     # The numpy layer casts to a common dtype; the extension refuses a mix it is handed.
     data = rng.normal(size=(20, 2))
     with pytest.raises(DTypeError, match="expected the same dtype"):
-        _core.kde_log_density(data, data.astype(np.float32), bandwidth=0.5)
+        _core.kde.log_density(data, data.astype(np.float32), bandwidth=0.5)

@@ -1,4 +1,4 @@
-"""The type stub python/genlab/_core.pyi must describe the extension exactly."""
+"""The type stubs python/genlab/_core/*.pyi must describe the extension exactly."""
 
 from __future__ import annotations
 
@@ -10,12 +10,24 @@ import pytest
 
 from genlab import _core
 
-STUB = Path(__file__).resolve().parents[1] / "python" / "genlab" / "_core.pyi"
+STUBS = Path(__file__).resolve().parents[1] / "python" / "genlab" / "_core"
+SUBMODULES = ("rank", "rate", "kde", "attention")
+
+
+def _stub_file(module: str) -> Path:
+    return STUBS / ("__init__.pyi" if module == "" else f"{module}.pyi")
 
 
 def _stub_functions() -> dict[str, ast.FunctionDef]:
-    tree = ast.parse(STUB.read_text())
-    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    """Every stubbed function, by its qualified name below genlab._core ("rank.kendalltau")."""
+    out: dict[str, ast.FunctionDef] = {}
+    for module in ("", *SUBMODULES):
+        tree = ast.parse(_stub_file(module).read_text())
+        prefix = f"{module}." if module else ""
+        out.update(
+            {prefix + node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+        )
+    return out
 
 
 def _stub_parameters(fn: ast.FunctionDef) -> list[tuple[str, str, bool]]:
@@ -41,21 +53,38 @@ def _runtime_parameters(obj: object) -> list[tuple[str, str, bool]]:
 
 
 def _runtime_functions() -> dict[str, object]:
-    return {
-        name: obj
-        for name, obj in vars(_core).items()
-        if callable(obj) and not name.startswith("_") and not isinstance(obj, type)
-    }
+    out: dict[str, object] = {}
+    for module in ("", *SUBMODULES):
+        namespace = getattr(_core, module) if module else _core
+        prefix = f"{module}." if module else ""
+        out.update(
+            {
+                prefix + name: obj
+                for name, obj in vars(namespace).items()
+                if callable(obj) and not name.startswith("_") and not isinstance(obj, type)
+            }
+        )
+    return out
+
+
+def test_the_submodules_mirror_the_core_and_import_by_name() -> None:
+    """`genlab._core.rank` etc. are importable modules, not only attributes."""
+    import importlib
+
+    for module in SUBMODULES:
+        imported = importlib.import_module(f"genlab._core.{module}")
+        assert imported is getattr(_core, module)
+        assert imported.__name__ == f"genlab._core.{module}"
 
 
 def test_every_extension_function_is_in_the_stub() -> None:
     missing = sorted(set(_runtime_functions()) - set(_stub_functions()))
-    assert not missing, f"functions of genlab._core missing from _core.pyi: {missing}"
+    assert not missing, f"functions of genlab._core missing from the stubs: {missing}"
 
 
 def test_every_stub_function_exists() -> None:
     extra = sorted(set(_stub_functions()) - set(_runtime_functions()))
-    assert not extra, f"_core.pyi declares functions the extension does not have: {extra}"
+    assert not extra, f"the stubs declare functions the extension does not have: {extra}"
 
 
 @pytest.mark.parametrize("name", sorted(_stub_functions()))
@@ -67,5 +96,5 @@ def test_signatures_match(name: str) -> None:
 
 
 def test_stub_declares_the_version() -> None:
-    assert "__version__: str" in STUB.read_text()
+    assert "__version__: str" in _stub_file("").read_text()
     assert isinstance(_core.__version__, str)

@@ -283,7 +283,7 @@ def poly_plan(
     if degree is None and tol is None:
         tol = DEFAULT_TOL
     limit = math.inf if memory_limit is None else _check_positive(memory_limit, "memory_limit")
-    raw = _core.poly_plan(
+    raw = _core.attention.poly_plan(
         float(logit_range),
         check_int(d, "d", minimum=1),
         degree=degree,
@@ -319,7 +319,7 @@ def logit_bound(Q: ArrayLike, K1: ArrayLike, K2: ArrayLike, *, scale: float | No
     0.25
     """
     (q, k1, k2), _, _, d, _, _ = _prepare({"Q": Q, "K1": K1, "K2": K2}, {})
-    return float(_core.logit_bound(q, k1, k2, scale=_check_scale(scale, d)))
+    return float(_core.attention.logit_bound(q, k1, k2, scale=_check_scale(scale, d)))
 
 
 def tensor_attention(
@@ -408,7 +408,7 @@ def tensor_attention(
     (q, k1, k2, v1, v2), lead, n, d, dv, dtype = _prepare(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
-    out = _core.tensor_attention_exact(
+    out = _core.attention.tensor_attention_exact(
         q,
         k1,
         k2,
@@ -500,7 +500,7 @@ def tensor_attention_poly(
     (q, k1, k2, v1, v2), lead, n, d, dv, dtype = _prepare(
         {"Q": Q, "K1": K1, "K2": K2}, {"V1": V1, "V2": V2}
     )
-    out, raw = _core.tensor_attention_poly(
+    out, raw = _core.attention.tensor_attention_poly(
         q,
         k1,
         k2,
@@ -574,7 +574,7 @@ def attention(
     """
     kind, window = _attention_mask(mask)
     (q, k, v), lead, n, d, dv, dtype = _prepare({"Q": Q, "K": K}, {"V": V})
-    out = _core.attention_exact(
+    out = _core.attention.attention_exact(
         q,
         k,
         v,

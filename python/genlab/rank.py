@@ -68,7 +68,7 @@ __all__ = [
 
 #: Scratch memory of the large-n Kendall count, kept between calls by whoever holds it:
 #: ``KendallWorkspace(max_bytes=48 MiB)``; ``.nbytes`` says what it holds, ``.release()`` frees it.
-KendallWorkspace = _core.KendallWorkspace
+KendallWorkspace = _core.rank.KendallWorkspace
 
 #: The workspace :func:`kendalltau` uses when given none: at n = 1e6 (48 MB of buffers) reusing
 #: memory saves the page faults of fresh memory, about 14 ms of a 60 ms call on a 2-core machine.
@@ -202,7 +202,7 @@ def kendalltau(
         raise TypeError(
             f"workspace: expected a genlab.rank.KendallWorkspace, got {type(workspace).__name__}"
         )
-    statistic, pvalue, n_used = _core.kendall_tau(
+    statistic, pvalue, n_used = _core.rank.kendalltau(
         xa,
         ya,
         variant=variant,
@@ -270,7 +270,7 @@ def kendalltau_many(
     check_same_length(ya, Xa, "y", "X")
     if ya.size == 0:
         raise ValueError("y: expected at least one observation, got an empty array")
-    stats, pvalues, _n_used = _core.kendall_tau_many(
+    stats, pvalues, _n_used = _core.rank.kendalltau_many(
         Xa,
         ya,
         variant=variant,
@@ -351,7 +351,7 @@ def kendalltau_matrix(
         )
     if Xa.shape[1] == 0:
         raise ValueError("X: expected at least one column, got shape " + str(Xa.shape))
-    matrix: NDArray[np.float64] = _core.kendall_tau_matrix(
+    matrix: NDArray[np.float64] = _core.rank.kendalltau_matrix(
         Xa,
         variant=variant,
         nan_policy=nan_policy,
@@ -501,7 +501,7 @@ def granulated_kendall(
     check_choice(replicates, "replicates", _REPLICATES)
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
     m, g, names, codes = _measure_and_gap(measure, gap, hparams)
-    out = _core.granulated_kendall(
+    out = _core.rank.granulated_kendall(
         m,
         g,
         codes,
@@ -594,7 +594,7 @@ def kendalltau_across_groups(
     check_same_length(ya, ga, "y", "groups")
     if ga.size and ga.min() < 0:
         raise ValueError(f"groups: expected non-negative ids, got {int(ga.min())}")
-    taus: NDArray[np.float64] = _core.kendall_tau_across_groups(
+    taus: NDArray[np.float64] = _core.rank.kendalltau_across_groups(
         Xa,
         ya,
         np.ascontiguousarray(ga, dtype=np.int64),
@@ -748,7 +748,7 @@ def conditional_mutual_information(
         raise ValueError(
             f"min_subset_size: there are only {len(names)} hyperparameter axes, got {min_size}"
         )
-    rows = _core.conditional_mutual_information(
+    rows = _core.rank.conditional_mutual_information(
         m,
         g,
         codes,
@@ -919,7 +919,7 @@ def sign_error(
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
     min_ess = check_real(min_ess, "min_ess", nonnegative=True)
     m, g, names, codes = _measure_and_gap(measure, gap, hparams)
-    env = _core.sign_error_environments(
+    env = _core.rank.sign_error(
         m,
         g,
         codes,

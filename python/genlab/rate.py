@@ -201,7 +201,7 @@ def coding_rate(
     >>> coding_rate(np.zeros((3, 4, 2)), eps=0.5).shape
     (3,)
     """
-    return _rates(_core.coding_rate, "coding_rate", Z, eps, normalize_tokens, n_jobs)
+    return _rates(_core.rate.coding_rate, "coding_rate", Z, eps, normalize_tokens, n_jobs)
 
 
 def compressed_coding_rate(
@@ -261,7 +261,7 @@ def compressed_coding_rate(
     True
     """
     return _rates(
-        _core.compressed_coding_rate,
+        _core.rate.compressed_coding_rate,
         "compressed_coding_rate",
         Z,
         eps,
@@ -322,7 +322,7 @@ def compressed_coding_rate_projected(
     True
     """
     return _rates(
-        _core.compressed_coding_rate_projected,
+        _core.rate.compressed_coding_rate_projected,
         "compressed_coding_rate_projected",
         ZU,
         eps,
@@ -362,7 +362,13 @@ def rate_reduction(
     True
     """
     return _rates(
-        _core.rate_reduction, "rate_reduction", Z, eps, normalize_tokens, n_jobs, subspaces=(U,)
+        _core.rate.rate_reduction,
+        "rate_reduction",
+        Z,
+        eps,
+        normalize_tokens,
+        n_jobs,
+        subspaces=(U,),
     )
 
 
@@ -413,7 +419,7 @@ def sparse_rate_reduction(
     """
     options = _sparsity_options(lam, sparsity)
     return _rates(
-        _core.sparse_rate_reduction,
+        _core.rate.sparse_rate_reduction,
         "sparse_rate_reduction",
         Z,
         eps,
@@ -466,7 +472,7 @@ def srr_measure(
     """
     options = _sparsity_options(lam, sparsity)
     return _rates(
-        _core.srr_measure,
+        _core.rate.srr_measure,
         "srr_measure",
         Z,
         eps,
@@ -507,5 +513,5 @@ def sparsity(Z: ArrayLike, *, kind: str = "l0", n_jobs: int | None = None) -> ND
     """
     check_choice(kind, "kind", SPARSITY_KINDS)
     Za = _tokens(Z, "Z", 2)
-    values = _core.sparsity(_as_groups(Za), kind=kind, n_jobs=check_n_jobs(n_jobs))
+    values = _core.rate.sparsity(_as_groups(Za), kind=kind, n_jobs=check_n_jobs(n_jobs))
     return values.reshape(Za.shape[:-2])

@@ -279,7 +279,7 @@ def select_bandwidth(
             raise ValueError("data: all points are identical, so the data scale is 0")
         return BandwidthSelection(bandwidth_factor(method, n, d) * scale, method)
     if method == "nn":
-        return BandwidthSelection(_core.kde_nearest_neighbor_bandwidth(points, n_jobs=jobs), method)
+        return BandwidthSelection(_core.kde.nearest_neighbor_bandwidth(points, n_jobs=jobs), method)
     if n_neighbors is not None:
         n_neighbors = check_int(n_neighbors, "n_neighbors", minimum=1)
     if bounds is not None:
@@ -289,7 +289,7 @@ def select_bandwidth(
             check_real(bounds[0], "bounds[0]", positive=True),
             check_real(bounds[1], "bounds[1]", positive=True),
         )
-    cv = _core.kde_loo_cv_bandwidth(points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs)
+    cv = _core.kde.loo_cv_bandwidth(points, n_neighbors=n_neighbors, bounds=bounds, n_jobs=jobs)
     h, log_h = cv["bandwidth"], cv["log_bandwidths"]
     if cv["at_boundary"]:
         warnings.warn(
@@ -395,7 +395,7 @@ def log_density(
         raise TypeError(f"leave_one_out: expected a bool, got {type(leave_one_out).__name__}")
     if leave_one_out and q is not None:
         raise ValueError("queries: leave_one_out evaluates at the data points; pass queries=None")
-    return _core.kde_log_density(
+    return _core.kde.log_density(
         points,
         q,
         weights=check_weights(weights, points.shape[0]),
@@ -457,7 +457,7 @@ def regime(
     points = float_points(data, "data")
     q = None if queries is None else float_points(queries, "queries")
     points, q = one_dtype(points, q)
-    r = _core.kde_regime(points, h, q, n_jobs=check_n_jobs(n_jobs))
+    r = _core.kde.regime(points, h, q, n_jobs=check_n_jobs(n_jobs))
     return RegimeReport(
         alpha=r["alpha"],
         h_G=r["h_g"],
@@ -566,7 +566,7 @@ def information_plane(
             raise ValueError(f"labels: expected a 1-D array, got shape {label_array.shape}")
         _, inverse = np.unique(label_array, return_inverse=True)
         codes = np.ascontiguousarray(inverse.ravel(), dtype=np.int64)
-    planes = _core.kde_information_plane(
+    planes = _core.kde.information_plane_many(
         arrays, np.ascontiguousarray(variances), codes, n_jobs=check_n_jobs(n_jobs)
     )
     shape = (*outer, variances.size)

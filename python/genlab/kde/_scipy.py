@@ -248,7 +248,7 @@ class gaussian_kde:
         self, queries: NDArray[np.float64], cholesky: NDArray[np.float64], dataset: NDArray[Any]
     ) -> NDArray[np.float64]:
         """log sum_j w_j N(q - x_j; 0, L L^T) for each column q of ``queries``."""
-        return _core.kde_log_density(
+        return _core.kde.log_density(
             np.asarray(dataset, dtype=np.float64).T,
             queries.T,
             cholesky=np.ascontiguousarray(cholesky),

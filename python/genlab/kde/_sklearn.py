@@ -247,7 +247,7 @@ class KernelDensity:
                 f"X has {queries.shape[1]} features, but KernelDensity is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        return _core.kde_log_density(
+        return _core.kde.log_density(
             data,
             queries,
             bandwidth=float(self.bandwidth_),

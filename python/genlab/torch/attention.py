@@ -343,7 +343,7 @@ def _poly(
         bytes_per_rank=float(per_rank),
         memory_limit=limit,
     )
-    table = _core.monomial_table(d, plan.degree)
+    table = _core.attention.monomial_table(d, plan.degree)
     parent, variable, level_start = table["parent"], table["variable"], table["level_start"]
     multinomial = table["multinomial"]
     device = q.device

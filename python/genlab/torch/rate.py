@@ -196,8 +196,8 @@ def _cholesky_shifted_gram(X: Tensor, a: float, *, warn: bool) -> Tensor:
     jittered = int(todo.numel())
     machine_eps = torch.finfo(M.dtype).eps
     # The Rust kernel's schedule, read from it (one home): delta = scale(t) * max_i M_ii.
-    for attempt in range(_core.RATE_JITTER_TRIES):
-        delta = _core.rate_jitter_scale(side, machine_eps, attempt) * max_diag[todo]
+    for attempt in range(_core.rate.JITTER_TRIES):
+        delta = _core.rate.jitter_scale(side, machine_eps, attempt) * max_diag[todo]
         L_j, info_j = torch.linalg.cholesky_ex(M[todo] + delta[:, None, None] * eye)
         ok = info_j == 0
         L = L.index_put((todo[ok],), L_j[ok])

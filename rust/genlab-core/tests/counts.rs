@@ -72,7 +72,9 @@ proptest! {
         (x, y) in pairs(0..80, 6),
         seed in 0u64..1000,
     ) {
-        let groups: Vec<usize> = (0..x.len()).map(|i| ((i as u64 * 7 + seed) % 5) as usize).collect();
+        let groups: Vec<usize> = (0..x.len())
+            .map(|i| ((i as u64 * 7 + seed) % 5) as usize)
+            .collect();
         let got = pair_counts_across(&x, &y, &groups);
         let (mut pairs, mut cmd, mut tx, mut ty) = (0u64, 0i128, 0u64, 0u64);
         for i in 0..x.len() {

@@ -123,10 +123,13 @@ fn plan_dict<'py>(py: Python<'py>, plan: poly::PolyPlan) -> PyResult<Bound<'py, 
 }
 
 /// Tensor attention by the polynomial method: (output, plan as a dict: logit_range, degree, rank,
-/// error_bound, coefficients, memory_bytes). `memory_limit` (bytes) has no default: a rank whose buffers
-/// exceed it is refused instead of failing to allocate.
+/// error_bound, coefficients, memory_bytes). `memory_limit` (bytes) has no default: a rank whose
+/// buffers exceed it is refused instead of failing to allocate.
 #[pyfunction]
-#[pyo3(signature = (q, k1, k2, v1, v2, *, scale, memory_limit, mask="none", w1=0, w2=0, degree=None, tol=None, basis="chebyshev", n_jobs=None))]
+#[pyo3(signature = (
+    q, k1, k2, v1, v2, *, scale, memory_limit, mask="none", w1=0, w2=0, degree=None, tol=None,
+    basis="chebyshev", n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
 fn tensor_attention_poly<'py>(
     py: Python<'py>,
@@ -198,7 +201,10 @@ fn logit_bound(
 /// The polynomial for a logit range, as a dict: logit_range, degree, rank, error_bound,
 /// coefficients, memory_bytes.
 #[pyfunction]
-#[pyo3(signature = (logit_range, d, *, degree=None, tol=None, basis="chebyshev", unit_roundoff=f64::EPSILON / 2.0, bytes_per_rank=0.0, memory_limit=f64::INFINITY))]
+#[pyo3(signature = (
+    logit_range, d, *, degree=None, tol=None, basis="chebyshev", unit_roundoff=f64::EPSILON / 2.0,
+    bytes_per_rank=0.0, memory_limit=f64::INFINITY,
+))]
 #[allow(clippy::too_many_arguments)]
 fn poly_plan<'py>(
     py: Python<'py>,
@@ -221,7 +227,7 @@ fn poly_plan<'py>(
         bytes_per_rank,
         memory_limit,
     };
-    let plan = attention::plan_polynomial(&request).py()?;
+    let plan = attention::poly_plan(&request).py()?;
     plan_dict(py, plan)
 }
 

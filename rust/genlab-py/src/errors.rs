@@ -15,7 +15,8 @@ create_exception!(
     genlab._core,
     InvalidArgumentError,
     PyValueError,
-    "An argument has a value the function cannot accept (an option outside its set, a number out of range)."
+    "An argument has a value the function cannot accept (an option outside its set, a number out \
+     of range)."
 );
 create_exception!(
     genlab._core,
@@ -39,7 +40,8 @@ create_exception!(
     genlab._core,
     TooLargeError,
     InvalidArgumentError,
-    "A computation that would need more memory or time than is reasonable; the message says how much and how to proceed."
+    "A computation that would need more memory or time than is reasonable; the message says how \
+     much and how to proceed."
 );
 create_exception!(
     genlab._core,

@@ -1,9 +1,7 @@
 //! Bindings of genlab_core::kde. Arrays arrive as float64 or float32 (never mixed within a call:
 //! genlab.kde casts them to one dtype) and are read in place, whatever their strides.
 
-use genlab_core::kde::{
-    self, DensityOptions, Element, Kernel, LooCvOptions, Scale, information_plane_many,
-};
+use genlab_core::kde::{self, DensityOptions, Element, Kernel, LooCvOptions, Scale};
 use ndarray::{Array2, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -13,11 +11,11 @@ use crate::errors::{self, IntoPyResult};
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(kde_log_density, m)?)?;
-    m.add_function(wrap_pyfunction!(kde_loo_cv_bandwidth, m)?)?;
-    m.add_function(wrap_pyfunction!(kde_nearest_neighbor_bandwidth, m)?)?;
-    m.add_function(wrap_pyfunction!(kde_regime, m)?)?;
-    m.add_function(wrap_pyfunction!(kde_information_plane, m)?)?;
+    m.add_function(wrap_pyfunction!(log_density, m)?)?;
+    m.add_function(wrap_pyfunction!(loo_cv_bandwidth, m)?)?;
+    m.add_function(wrap_pyfunction!(nearest_neighbor_bandwidth, m)?)?;
+    m.add_function(wrap_pyfunction!(regime, m)?)?;
+    m.add_function(wrap_pyfunction!(information_plane_many, m)?)?;
     Ok(())
 }
 
@@ -62,9 +60,12 @@ macro_rules! with_views {
 /// Exact log-density at each query (None: at the data points). Exactly one of `bandwidth` (an
 /// isotropic h) and `cholesky` (lower factor of a full Gaussian kernel covariance).
 #[pyfunction]
-#[pyo3(signature = (data, queries=None, *, bandwidth=None, cholesky=None, weights=None, kernel="gaussian", leave_one_out=false, n_jobs=None))]
+#[pyo3(signature = (
+    data, queries=None, *, bandwidth=None, cholesky=None, weights=None, kernel="gaussian",
+    leave_one_out=false, n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
-fn kde_log_density<'py>(
+fn log_density<'py>(
     py: Python<'py>,
     data: Floats<'py>,
     queries: Option<Floats<'py>>,
@@ -104,7 +105,7 @@ fn kde_log_density<'py>(
 /// truncation_error_bound, n_neighbors, exact, at_boundary, log_bandwidths, scores.
 #[pyfunction]
 #[pyo3(signature = (data, *, n_neighbors=None, bounds=None, n_jobs=None))]
-fn kde_loo_cv_bandwidth<'py>(
+fn loo_cv_bandwidth<'py>(
     py: Python<'py>,
     data: Floats<'py>,
     n_neighbors: Option<usize>,
@@ -135,7 +136,7 @@ fn kde_loo_cv_bandwidth<'py>(
 /// Nearest-neighbour bandwidth: sqrt of the mean squared nearest-neighbour distance per coordinate.
 #[pyfunction]
 #[pyo3(signature = (data, *, n_jobs=None))]
-fn kde_nearest_neighbor_bandwidth(
+fn nearest_neighbor_bandwidth(
     py: Python<'_>,
     data: Floats<'_>,
     n_jobs: Option<i64>,
@@ -149,7 +150,7 @@ fn kde_nearest_neighbor_bandwidth(
 /// Regime diagnostics, as a dict: alpha, h_g, h_clt, h_kl, inverse_y2, eigenvalues, label.
 #[pyfunction]
 #[pyo3(signature = (data, bandwidth, queries=None, *, n_jobs=None))]
-fn kde_regime<'py>(
+fn regime<'py>(
     py: Python<'py>,
     data: Floats<'py>,
     bandwidth: f64,
@@ -179,7 +180,7 @@ fn planes<T: Element>(
     n_jobs: Option<i64>,
 ) -> PyResult<Vec<kde::InformationPlane>> {
     run(py, n_jobs, || {
-        information_plane_many(views, labels, noise_variances)
+        kde::information_plane_many(views, labels, noise_variances)
     })?
     .py()
 }
@@ -189,7 +190,7 @@ fn planes<T: Element>(
 /// without labels).
 #[pyfunction]
 #[pyo3(signature = (activations, noise_variances, labels=None, *, n_jobs=None))]
-fn kde_information_plane<'py>(
+fn information_plane_many<'py>(
     py: Python<'py>,
     activations: Vec<Floats<'py>>,
     noise_variances: Vec<f64>,

@@ -18,11 +18,11 @@ use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyKendallWorkspace>()?;
-    m.add_function(wrap_pyfunction!(kendall_tau, m)?)?;
-    m.add_function(wrap_pyfunction!(kendall_tau_many, m)?)?;
-    m.add_function(wrap_pyfunction!(kendall_tau_matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(kendalltau, m)?)?;
+    m.add_function(wrap_pyfunction!(kendalltau_many, m)?)?;
+    m.add_function(wrap_pyfunction!(kendalltau_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(granulated_kendall, m)?)?;
-    m.add_function(wrap_pyfunction!(kendall_tau_across_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(kendalltau_across_groups, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_information, m)?)?;
     m.add_function(wrap_pyfunction!(sign_error_environments, m)?)?;
     Ok(())
@@ -53,7 +53,7 @@ fn columns_of(x: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
 /// Scratch memory of the large-n Kendall count that a caller keeps between calls (see
 /// `genlab_core::rank::KendallWorkspace`). A call that finds it in use by another thread works
 /// with fresh memory instead of waiting.
-#[pyclass(module = "genlab._core", name = "KendallWorkspace")]
+#[pyclass(module = "genlab._core.rank", name = "KendallWorkspace")]
 struct PyKendallWorkspace {
     inner: Mutex<KendallWorkspace>,
 }
@@ -88,9 +88,12 @@ impl PyKendallWorkspace {
 
 /// Kendall's tau of two float64 arrays: (statistic, pvalue, n_used).
 #[pyfunction]
-#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate", workspace=None))]
+#[pyo3(signature = (
+    x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate",
+    workspace=None,
+))]
 #[allow(clippy::too_many_arguments)]
-fn kendall_tau(
+fn kendalltau(
     py: Python<'_>,
     x: PyReadonlyArray1<'_, f64>,
     y: PyReadonlyArray1<'_, f64>,
@@ -107,7 +110,7 @@ fn kendall_tau(
         let mut kept = shared.and_then(|m| m.try_lock().ok());
         let mut fresh = KendallWorkspace::default();
         let ws = kept.as_deref_mut().unwrap_or(&mut fresh);
-        rank::kendall_tau_in(x, y, &opts, ws)
+        rank::kendalltau_in(x, y, &opts, ws)
     })?
     .py()?;
     Ok((r.statistic, r.pvalue, r.n_used))
@@ -121,9 +124,12 @@ type ManyResult<'py> = (
 
 /// Kendall's tau of every column of X (n, m) against y (n): (statistics, pvalues, n_used).
 #[pyfunction]
-#[pyo3(signature = (x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate", n_jobs=None))]
+#[pyo3(signature = (
+    x, y, *, variant="b", method="auto", alternative="two-sided", nan_policy="propagate",
+    n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
-fn kendall_tau_many<'py>(
+fn kendalltau_many<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     y: PyReadonlyArray1<'py, f64>,
@@ -136,7 +142,7 @@ fn kendall_tau_many<'py>(
     let opts = options(variant, method, alternative, nan_policy)?;
     let columns = columns_of(&x);
     let y = y.as_slice()?;
-    let results = run(py, n_jobs, || rank::kendall_tau_many(&columns, y, &opts))?.py()?;
+    let results = run(py, n_jobs, || rank::kendalltau_many(&columns, y, &opts))?.py()?;
     let stats: Vec<f64> = results.iter().map(|r| r.statistic).collect();
     let pvalues: Vec<f64> = results.iter().map(|r| r.pvalue).collect();
     let n_used: Vec<u64> = results.iter().map(|r| r.n_used).collect();
@@ -150,7 +156,7 @@ fn kendall_tau_many<'py>(
 /// Matrix (m, m) of pairwise Kendall taus between the columns of X (n, m).
 #[pyfunction]
 #[pyo3(signature = (x, *, variant="b", nan_policy="omit", memory_limit=f64::INFINITY, n_jobs=None))]
-fn kendall_tau_matrix<'py>(
+fn kendalltau_matrix<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     variant: &str,
@@ -165,11 +171,11 @@ fn kendall_tau_matrix<'py>(
     rank::check_matrix_size(m, n, memory_limit).py()?;
     let columns = columns_of(&x);
     let flat = run(py, n_jobs, || {
-        rank::kendall_tau_matrix(&columns, variant, nan_policy, memory_limit)
+        rank::kendalltau_matrix(&columns, variant, nan_policy, memory_limit)
     })?
     .py()?;
     let matrix = ndarray::Array2::from_shape_vec((m, m), flat)
-        .map_err(|e| errors::internal("kendall_tau_matrix output shape", e))?;
+        .map_err(|e| errors::internal("kendalltau_matrix output shape", e))?;
     Ok(matrix.into_pyarray(py))
 }
 
@@ -181,7 +187,9 @@ fn codes_of<'a>(codes: &'a PyReadonlyArray2<'_, i64>) -> PyResult<Codes<'a>> {
 /// Granulated Kendall coefficient, as a dict: axis_psi, cells_used, cells_skipped (arrays per
 /// axis), psi, overall_tau, n_used, n_configurations.
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, variant="a", replicates="pairs", nan_policy="raise", n_jobs=None))]
+#[pyo3(signature = (
+    measure, gap, codes, *, variant="a", replicates="pairs", nan_policy="raise", n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
 fn granulated_kendall<'py>(
     py: Python<'py>,
@@ -219,7 +227,7 @@ fn granulated_kendall<'py>(
 #[pyfunction]
 #[pyo3(signature = (x, y, groups, *, variant="a", nan_policy="omit", n_jobs=None))]
 #[allow(clippy::too_many_arguments)]
-fn kendall_tau_across_groups<'py>(
+fn kendalltau_across_groups<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     y: PyReadonlyArray1<'py, f64>,
@@ -239,7 +247,7 @@ fn kendall_tau_across_groups<'py>(
         .collect::<Result<_, _>>()
         .map_err(|_| errors::invalid("groups", "expected ids >= 0"))?;
     let taus = run(py, n_jobs, || {
-        across::kendall_tau_across_groups(&columns, y, &groups, variant, nan_policy)
+        across::kendalltau_across_groups(&columns, y, &groups, variant, nan_policy)
     })?
     .py()?;
     Ok(taus.into_pyarray(py))
@@ -248,9 +256,13 @@ fn kendall_tau_across_groups<'py>(
 /// (axes, mutual_information, gap_entropy, score) of one conditioning subset.
 type SubsetRow = (Vec<usize>, f64, f64, f64);
 
-/// Conditional-MI scores per conditioning subset: list of (axes, mutual_information, gap_entropy, score).
+/// Conditional-MI scores per conditioning subset: list of (axes, mutual_information, gap_entropy,
+/// score).
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, convention="genlab", replicates="pairs", min_subset_size=0, max_subset_size=2, nan_policy="raise", n_jobs=None))]
+#[pyo3(signature = (
+    measure, gap, codes, *, convention="genlab", replicates="pairs", min_subset_size=0,
+    max_subset_size=2, nan_policy="raise", n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
 fn conditional_mutual_information(
     py: Python<'_>,
@@ -291,7 +303,10 @@ fn conditional_mutual_information(
 /// Sign-error environments, as a dict of arrays: axis, model_a, model_b, error, weight,
 /// effective_sample_size, kept, n_pairs.
 #[pyfunction]
-#[pyo3(signature = (measure, gap, codes, *, weighting="none", n_samples=None, min_weight=0.5, min_ess=12.0, nan_policy="raise", n_jobs=None))]
+#[pyo3(name = "sign_error", signature = (
+    measure, gap, codes, *, weighting="none", n_samples=None, min_weight=0.5, min_ess=12.0,
+    nan_policy="raise", n_jobs=None,
+))]
 #[allow(clippy::too_many_arguments)]
 fn sign_error_environments<'py>(
     py: Python<'py>,

@@ -19,14 +19,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sparse_rate_reduction, m)?)?;
     m.add_function(wrap_pyfunction!(srr_measure, m)?)?;
     m.add_function(wrap_pyfunction!(sparsity, m)?)?;
-    m.add_function(wrap_pyfunction!(rate_jitter_scale, m)?)?;
-    m.add("RATE_JITTER_TRIES", rate::JITTER_TRIES)?;
+    m.add_function(wrap_pyfunction!(jitter_scale, m)?)?;
+    m.add("JITTER_TRIES", rate::JITTER_TRIES)?;
     Ok(())
 }
 
 /// The coding-rate kernels' diagonal jitter of retry `t` per unit of the largest diagonal entry.
 #[pyfunction]
-fn rate_jitter_scale(side: usize, machine_epsilon: f64, t: u32) -> f64 {
+fn jitter_scale(side: usize, machine_epsilon: f64, t: u32) -> f64 {
     rate::jitter_scale(side, machine_epsilon, t)
 }
 

@@ -7,8 +7,8 @@
 //!
 //! - [`exact`]: the streaming online-softmax kernels (no n x n^2 array, float64 accumulation,
 //!   parallel over queries).
-//! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial, whose
-//!   multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
+//! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial,
+//!   whose multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
 //!
 //! Formulas and invariants: `docs/formulas/attention.md`. Inputs are flat row-major
 //! slices of `batch` independent problems, each (n, d) for queries and keys and (n, dv) for values.
@@ -23,7 +23,7 @@ use std::ops::Range;
 use crate::error::{Error, Result, check_finite, parse_option};
 
 pub use exact::{attention_exact, tensor_attention_exact};
-pub use poly::{Basis, PolyPlan, PolyRequest, plan_polynomial, tensor_attention_poly};
+pub use poly::{Basis, PolyPlan, PolyRequest, poly_plan, tensor_attention_poly};
 
 /// Sizes of a batch of attention problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

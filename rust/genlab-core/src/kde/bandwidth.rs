@@ -1,11 +1,11 @@
 //! Bandwidth selection for the Gaussian kernel: leave-one-out likelihood cross-validation and the
 //! nearest-neighbour rule.
 //!
-//! CV(h) = (1/n) sum_i log[(1/(n-1)) sum_{j != i} N(y_i - y_j; 0, h^2 I)] targets the
-//! KL-optimal bandwidth. One distance pass keeps the k smallest squared distances of every point
-//! (all n - 1 when k >= n - 1, which makes CV exact); CV(h) is then a cheap function of h, maximized
-//! by a grid over log h refined by golden-section search. With k < n - 1 the omitted terms are each
-//! at most the k-th nearest one, which bounds the truncation error; the exact CV at the chosen h is
+//! CV(h) = (1/n) sum_i log[(1/(n-1)) sum_{j != i} N(y_i - y_j; 0, h^2 I)] targets the KL-optimal
+//! bandwidth. One distance pass keeps the k smallest squared distances of every point (all n - 1
+//! when k >= n - 1, which makes CV exact); CV(h) is then a cheap function of h, maximized by a grid
+//! over log h refined by golden-section search. With k < n - 1 the omitted terms are each at most
+//! the k-th nearest one, which bounds the truncation error; the exact CV at the chosen h is
 //! recomputed by a full streaming pass.
 
 use std::cmp::Ordering;
@@ -190,8 +190,8 @@ impl CvObjective<'_> {
         sums.iter().sum::<f64>() / self.n as f64 - norm
     }
 
-    /// Bound on the mean log of (1 + omitted / kept): each of the n - 1 - k omitted terms is at most
-    /// the k-th nearest one.
+    /// Bound on the mean log of (1 + omitted / kept): each of the n - 1 - k omitted terms is at
+    /// most the k-th nearest one.
     fn truncation_bound(&self, h: f64) -> f64 {
         let omitted = self.n - 1 - self.k;
         if omitted == 0 {
@@ -287,7 +287,8 @@ pub fn loo_cv_bandwidth<T: Element>(
         return Err(Error::invalid(
             "bounds",
             format!(
-                "the low end {lo:e} is below {min_bandwidth:.1e}, where 1/h^2 overflows float64; rescale the data"
+                "the low end {lo:e} is below {min_bandwidth:.1e}, where 1/h^2 overflows float64; \
+                 rescale the data"
             ),
         ));
     }
@@ -306,7 +307,8 @@ pub fn loo_cv_bandwidth<T: Element>(
         return Err(Error::invalid(
             "data",
             format!(
-                "its scale ({data_scale:e}) is too small to search bandwidths in float64; rescale the data"
+                "its scale ({data_scale:e}) is too small to search bandwidths in float64; \
+                 rescale the data"
             ),
         ));
     }

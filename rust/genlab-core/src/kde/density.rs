@@ -13,7 +13,8 @@ use super::{Element, Scale};
 use crate::error::{Error, Result};
 use crate::simd::{Isa, rescale_to_common_max};
 
-/// Running log-sum-exp: sum_i exp(v_i) = exp(max) * sum, and sum_i exp(2 v_i) = exp(2 max) * sum_sq.
+/// Running log-sum-exp: sum_i exp(v_i) = exp(max) * sum, and sum_i exp(2 v_i) = exp(2 max) *
+/// sum_sq.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct LogSumExp {
     pub max: f64,
@@ -198,7 +199,8 @@ fn check_cholesky(l: &[f64], d: usize) -> Result<f64> {
             return Err(Error::NotPositiveDefinite {
                 what: "the kernel covariance".into(),
                 detail: format!(
-                    "its Cholesky factor has diagonal entry {} at {i}; expected a positive diagonal",
+                    "its Cholesky factor has diagonal entry {} at {i}; expected a positive \
+                     diagonal",
                     l[i * d + i]
                 ),
             });

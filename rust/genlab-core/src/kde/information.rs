@@ -1,9 +1,9 @@
 //! The information plane of a layer (Saxe et al. 2018; Kolchinsky and Tracey 2017).
 //!
-//! For layer outputs t_i plus Gaussian noise N(0, s^2 I), with D_ij = ||t_i - t_j||^2:
-//! I_upper(X;T) = -(1/N) sum_i log[(1/N) sum_j exp(-D_ij / (2 s^2))], and I_lower the same with
-//! 8 s^2. I(T;Y) = H(T) - sum_c p_c H(T | Y = c), each entropy by the same pairwise estimator on the
-//! class subset (the constant d/2 log(2 pi e s^2) cancels). 0 <= I_lower <= I_upper <= log N.
+//! For layer outputs t_i plus Gaussian noise N(0, s^2 I), with D_ij = ||t_i - t_j||^2: I_upper(X;T)
+//! = -(1/N) sum_i log[(1/N) sum_j exp(-D_ij / (2 s^2))], and I_lower the same with 8 s^2. I(T;Y) =
+//! H(T) - sum_c p_c H(T | Y = c), each entropy by the same pairwise estimator on the class subset
+//! (the constant d/2 log(2 pi e s^2) cancels). 0 <= I_lower <= I_upper <= log N.
 
 use std::collections::BTreeMap;
 

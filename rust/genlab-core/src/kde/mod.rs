@@ -9,8 +9,8 @@
 //!   kernels by whitening with the Cholesky factor; the six kernels of scikit-learn.
 //! - [`bandwidth`]: leave-one-out likelihood cross-validation over log h on one k-nearest-neighbour
 //!   distance pass, and the nearest-neighbour rule.
-//! - [`regime`]: h_G, h_CLT, h_KL from the covariance spectrum and the per-query effective number of
-//!   contributing points 1/Y2.
+//! - [`regime`]: h_G, h_CLT, h_KL from the covariance spectrum and the per-query effective number
+//!   of contributing points 1/Y2.
 //! - [`information`]: the pairwise-distance bounds of the information plane.
 //!
 //! Memory is O(threads x tile) beyond one transformed copy of the data, never O(m x n).

@@ -105,7 +105,7 @@ pub fn pair_counts_across(x: &[f64], y: &[f64], groups: &[usize]) -> CrossPairCo
 /// tau of every column of X against `y`, counting only pairs whose `groups` differ, in parallel
 /// over columns. NaN in a column or in `y`: under [`NanPolicy::Omit`] those runs are dropped (per
 /// column), under `Propagate` that column's tau is NaN, under `Raise` an error.
-pub fn kendall_tau_across_groups(
+pub fn kendalltau_across_groups(
     columns: &[Vec<f64>],
     y: &[f64],
     groups: &[usize],
@@ -217,17 +217,17 @@ mod tests {
         let columns = vec![vec![1.0, 0.0, 3.0, 2.0], vec![1.0, f64::NAN, 3.0, 2.0]];
         let groups = [0, 0, 1, 1];
         let omit =
-            kendall_tau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Omit).unwrap();
+            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Omit).unwrap();
         assert_eq!(omit, vec![1.0, 1.0]);
         let propagate =
-            kendall_tau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Propagate)
+            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Propagate)
                 .unwrap();
         assert!(propagate[0] == 1.0 && propagate[1].is_nan());
         assert!(
-            kendall_tau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Raise).is_err()
+            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Raise).is_err()
         );
         assert!(
-            kendall_tau_across_groups(&columns, &y, &[0, 1], Variant::A, NanPolicy::Omit).is_err()
+            kendalltau_across_groups(&columns, &y, &[0, 1], Variant::A, NanPolicy::Omit).is_err()
         );
     }
 }

@@ -30,8 +30,8 @@ impl Replicates {
     }
 }
 
-/// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value on
-/// axis a, encoded as a non-negative integer; equal values have equal codes).
+/// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value
+/// on axis a, encoded as a non-negative integer; equal values have equal codes).
 #[derive(Debug, Clone, Copy)]
 pub struct Codes<'a> {
     data: &'a [i64],

@@ -1,6 +1,6 @@
 //! Ranking complexity measures against generalization: Kendall's tau with scipy's semantics (and
-//! tau-a), its batched forms, the granulated Kendall coefficient, the conditional-mutual-information
-//! score and the robust sign-error.
+//! tau-a), its batched forms, the granulated Kendall coefficient, the
+//! conditional-mutual-information score and the robust sign-error.
 //!
 //! Formulas: `docs/formulas/ranking.md`. All functions take measures and gaps as f64 slices;
 //! hyperparameters arrive as integer codes (one column per axis), already encoded by the caller.
@@ -37,7 +37,8 @@ pub enum Variant {
 /// How the p-value is computed (scipy's `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// Exact when there are no ties and n <= 33 (or the statistic is at the very edge), else asymptotic.
+    /// Exact when there are no ties and n <= 33 (or the statistic is at the very edge), else
+    /// asymptotic.
     Auto,
     /// Exact null distribution; an error when there are ties.
     Exact,
@@ -204,7 +205,8 @@ pub fn pvalue(c: &PairCounts, method: Method, alternative: Alternative) -> Resul
         Method::Exact if ties => {
             return Err(Error::invalid(
                 "method",
-                "ties found, the exact method cannot be used; use method=\"asymptotic\" or \"auto\"",
+                "ties found, the exact method cannot be used; use method=\"asymptotic\" or \
+                 \"auto\"",
             ));
         }
         Method::Exact => true,
@@ -259,7 +261,8 @@ fn apply_nan_policy<'a>(
         NanPolicy::Propagate => Ok(None),
         NanPolicy::Raise => Err(Error::invalid(
             if x_nan { x_name } else { y_name },
-            "the input contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop those pairs",
+            "the input contains NaN (nan_policy=\"raise\"); use nan_policy=\"omit\" to drop \
+             those pairs",
         )),
         NanPolicy::Omit => {
             let (fx, fy): (Vec<f64>, Vec<f64>) = x
@@ -274,13 +277,13 @@ fn apply_nan_policy<'a>(
 }
 
 /// Kendall's tau of x and y with scipy's semantics (see [`TauOptions`]).
-pub fn kendall_tau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult> {
-    kendall_tau_in(x, y, opts, &mut KendallWorkspace::default())
+pub fn kendalltau(x: &[f64], y: &[f64], opts: &TauOptions) -> Result<TauResult> {
+    kendalltau_in(x, y, opts, &mut KendallWorkspace::default())
 }
 
-/// [`kendall_tau`] with the large-n count's scratch memory from `workspace` (see
+/// [`kendalltau`] with the large-n count's scratch memory from `workspace` (see
 /// [`KendallWorkspace`]: a caller that counts many times keeps one to skip fresh allocations).
-pub fn kendall_tau_in(
+pub fn kendalltau_in(
     x: &[f64],
     y: &[f64],
     opts: &TauOptions,
@@ -312,7 +315,7 @@ fn columns_with_nan(columns: &[Vec<f64>], nan_policy: NanPolicy) -> Result<Vec<b
 }
 
 /// Kendall's tau of every column against `y`, in parallel over columns. `y` is ranked once.
-pub fn kendall_tau_many(
+pub fn kendalltau_many(
     columns: &[Vec<f64>],
     y: &[f64],
     opts: &TauOptions,
@@ -349,7 +352,7 @@ pub fn kendall_tau_many(
         .collect();
     let rest_results: Vec<Result<TauResult>> = rest
         .par_iter()
-        .map(|&j| kendall_tau(&columns[j], y, opts))
+        .map(|&j| kendalltau(&columns[j], y, opts))
         .collect();
     for (&j, r) in rest.iter().zip(rest_results) {
         results[j] = r?;
@@ -357,9 +360,9 @@ pub fn kendall_tau_many(
     Ok(results)
 }
 
-/// Refuses a [`kendall_tau_matrix`] of m columns of n observations whose working memory (the
-/// m x m output and the list of column pairs, 8 + 8 bytes per entry, and each column's ranks)
-/// would exceed `memory_limit` bytes. Callers that copy the input first check before copying.
+/// Refuses a [`kendalltau_matrix`] of m columns of n observations whose working memory (the m x m
+/// output and the list of column pairs, 8 + 8 bytes per entry, and each column's ranks) would
+/// exceed `memory_limit` bytes. Callers that copy the input first check before copying.
 pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
     let needed = 16.0 * (m as f64) * (m as f64) + 24.0 * (m as f64) * (n as f64);
     if needed <= memory_limit {
@@ -382,7 +385,7 @@ pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
 ///
 /// The output grows as m^2: a matrix whose working memory would exceed `memory_limit` bytes is
 /// refused before anything is allocated ([`check_matrix_size`]).
-pub fn kendall_tau_matrix(
+pub fn kendalltau_matrix(
     columns: &[Vec<f64>],
     variant: Variant,
     nan_policy: NanPolicy,
@@ -440,7 +443,7 @@ pub fn kendall_tau_matrix(
                     };
                     statistic(&counts, variant)
                 }
-                _ => kendall_tau_statistic_only(&columns[i], &columns[j], &opts),
+                _ => kendalltau_statistic_only(&columns[i], &columns[j], &opts),
             }
         })
         .collect();
@@ -459,7 +462,7 @@ pub fn kendall_tau_matrix(
     Ok(out)
 }
 
-fn kendall_tau_statistic_only(x: &[f64], y: &[f64], opts: &TauOptions) -> f64 {
+fn kendalltau_statistic_only(x: &[f64], y: &[f64], opts: &TauOptions) -> f64 {
     match apply_nan_policy(x, y, opts.nan_policy, "x", "y") {
         Ok(Some((fx, fy))) if fx.len() >= 2 => statistic(&pair_counts(&fx, &fy), opts.variant),
         _ => f64::NAN,
@@ -472,7 +475,8 @@ mod tests {
 
     #[test]
     fn spec_example_all_variants() {
-        // x = [1,1,2,3], y = [1,2,3,4]: tau-a 0.8333, tau-b 0.9129, tau-c 0.9375 (docs/formulas/ranking.md).
+        // x = [1,1,2,3], y = [1,2,3,4]: tau-a 0.8333, tau-b 0.9129, tau-c 0.9375
+        // (docs/formulas/ranking.md).
         let x = [1.0, 1.0, 2.0, 3.0];
         let y = [1.0, 2.0, 3.0, 4.0];
         let c = pair_counts(&x, &y);
@@ -488,19 +492,19 @@ mod tests {
     fn degenerate_inputs_give_nan() {
         let opts = TauOptions::default();
         assert!(
-            kendall_tau(&[1.0], &[2.0], &opts)
+            kendalltau(&[1.0], &[2.0], &opts)
                 .unwrap()
                 .statistic
                 .is_nan()
         );
-        let r = kendall_tau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &opts).unwrap();
+        let r = kendalltau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &opts).unwrap();
         assert!(r.statistic.is_nan() && r.pvalue.is_nan());
         let a = TauOptions {
             variant: Variant::A,
             ..opts
         };
         assert_eq!(
-            kendall_tau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &a)
+            kendalltau(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0], &a)
                 .unwrap()
                 .statistic,
             0.0
@@ -512,12 +516,12 @@ mod tests {
         let x = [1.0, 2.0, f64::NAN, 4.0];
         let y = [1.0, 2.0, 3.0, 5.0];
         let mut opts = TauOptions::default();
-        assert!(kendall_tau(&x, &y, &opts).unwrap().statistic.is_nan());
+        assert!(kendalltau(&x, &y, &opts).unwrap().statistic.is_nan());
         opts.nan_policy = NanPolicy::Omit;
-        let r = kendall_tau(&x, &y, &opts).unwrap();
+        let r = kendalltau(&x, &y, &opts).unwrap();
         assert_eq!((r.statistic, r.n_used), (1.0, 3));
         opts.nan_policy = NanPolicy::Raise;
-        assert!(kendall_tau(&x, &y, &opts).is_err());
+        assert!(kendalltau(&x, &y, &opts).is_err());
     }
 
     #[test]
@@ -538,7 +542,7 @@ mod tests {
             method: Method::Exact,
             ..TauOptions::default()
         };
-        assert!(kendall_tau(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0], &opts).is_err());
+        assert!(kendalltau(&[1.0, 1.0, 2.0], &[1.0, 2.0, 3.0], &opts).is_err());
     }
 
     #[test]
@@ -553,13 +557,13 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mat = kendall_tau_matrix(&cols, Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap();
+        let mat = kendalltau_matrix(&cols, Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap();
         for i in 0..4 {
             for j in 0..4 {
                 let expected = if i == j {
                     1.0
                 } else {
-                    kendall_tau(&cols[i], &cols[j], &TauOptions::default())
+                    kendalltau(&cols[i], &cols[j], &TauOptions::default())
                         .unwrap()
                         .statistic
                 };

@@ -2,9 +2,9 @@
 //!
 //! An environment is a pair of configurations that differ in exactly one hyperparameter. For every
 //! pair of runs (one from each configuration) the sign-error is (1 - sign(d mu) sign(d g)) / 2; the
-//! environment's error is their weighted mean. With Hoeffding weighting a pair weighs
-//! (w - w_min)_+ with w = (1 - 2 exp(-2 n (|d g| / 2)^2))_+^2, the probability bound that the two gaps
-//! truly differ when each is estimated from n samples.
+//! environment's error is their weighted mean. With Hoeffding weighting a pair weighs (w - w_min)_+
+//! with w = (1 - 2 exp(-2 n (|d g| / 2)^2))_+^2, the probability bound that the two gaps truly
+//! differ when each is estimated from n samples.
 //!
 //! An environment's effective sample size is (sum w)^2 / sum w^2; environments below `min_ess`
 //! (12 in Dziugaite et al.) are not kept: without that filter an environment made of one noisy

@@ -17,7 +17,7 @@ pub const JITTER_TRIES: u32 = 8;
 
 /// The diagonal jitter of retry `t` (0-based, `t < JITTER_TRIES`) per unit of the largest
 /// diagonal entry of `I + a G`: `side * machine_epsilon * 10^t`. The one home of the schedule; the
-/// torch layer reads it through the bindings (`genlab._core.rate_jitter_scale`).
+/// torch layer reads it through the bindings (`genlab._core.rate.jitter_scale`).
 pub fn jitter_scale(side: usize, machine_epsilon: f64, t: u32) -> f64 {
     side as f64 * machine_epsilon * 10f64.powi(t as i32)
 }
@@ -146,7 +146,8 @@ pub(crate) fn half_logdet_shifted_gram(
                 name,
                 format!(
                     "the Gram matrix of a group overflows float64 (largest diagonal entry of \
-                     I + a G is {max_diag:e} with a = {a:e}); rescale the tokens or use a larger eps"
+                     I + a G is {max_diag:e} with a = {a:e}); rescale the tokens or use a larger \
+                     eps"
                 ),
             ));
         }
@@ -182,7 +183,8 @@ pub(crate) fn half_logdet_shifted_gram(
     Err(Error::NotPositiveDefinite {
         what: format!("I + a G of a {side} x {side} Gram matrix (a = {a:e})"),
         detail: format!(
-            "Cholesky failed even with a diagonal jitter of {jitter:e}; rescale the tokens or use a larger eps"
+            "Cholesky failed even with a diagonal jitter of {jitter:e}; rescale the tokens or \
+             use a larger eps"
         ),
     })
 }

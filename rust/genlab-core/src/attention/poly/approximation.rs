@@ -214,7 +214,8 @@ fn least_squares(a: &mut [f64], m: usize, k: usize, b: &mut [f64]) -> Vec<f64> {
         }
         v[0] += if v[0] >= 0.0 { norm } else { -norm };
         let v_norm2: f64 = v.iter().map(|x| x * x).sum();
-        // x -= 2 v (v . x) / |v|^2 for the strided vector x = data[offset], data[offset + stride]...
+        // x -= 2 v (v . x) / |v|^2 for the strided vector x = data[offset], data[offset +
+        // stride]...
         let reflect = |data: &mut [f64], offset: usize, stride: usize| {
             let dot: f64 = v
                 .iter()

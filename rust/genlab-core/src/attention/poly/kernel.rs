@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::approximation::Basis;
 use super::monomials::MonomialTable;
-use super::planner::{PolyPlan, PolyRequest, plan_polynomial};
+use super::planner::{PolyPlan, PolyRequest, poly_plan};
 use crate::attention::{Dims, Mask, TensorInputs, check_scale, logit_bound};
 use crate::error::{Error, Result};
 
@@ -247,7 +247,7 @@ pub fn tensor_attention_poly(
     let Dims { batch, n, d, dv } = dims;
     let threads = rayon::current_num_threads();
     let blocks = Blocks::new(dims, threads);
-    let plan = plan_polynomial(&PolyRequest {
+    let plan = poly_plan(&PolyRequest {
         logit_range: logit_bound(x.q, x.k1, x.k2, dims, scale)?,
         d,
         degree,

@@ -21,7 +21,7 @@
 //! The error is governed by the logit range T, not by d: if p(t) / e^t - 1 lies in [lo, hi] on
 //! [-T, T] with lo > -1, then every output entry is within (hi - lo) / (1 + lo) times
 //! max_{j,k} |v1_j v2_k| of the exact one (the weights' relative errors cancel in the normalized
-//! sum up to their spread). [`plan_polynomial`] picks the degree from a tolerance with that bound,
+//! sum up to their spread). [`poly_plan`] picks the degree from a tolerance with that bound,
 //! and refuses tolerances it cannot reach.
 //!
 //! By job: `approximation` (the polynomial and its error), `monomials` (the expansion's
@@ -35,7 +35,7 @@ mod planner;
 pub use approximation::{Basis, ExpPolynomial};
 pub use kernel::tensor_attention_poly;
 pub use monomials::{MonomialTable, monomial_table, rank};
-pub use planner::{PolyPlan, PolyRequest, plan_polynomial};
+pub use planner::{PolyPlan, PolyRequest, poly_plan};
 
 /// Highest degree considered: beyond it the monomial form of a Chebyshev interpolant loses more
 /// to rounding than the degree gains, and ranks are out of reach for any useful d.
@@ -114,29 +114,29 @@ mod tests {
 
     #[test]
     fn planner_picks_the_smallest_degree_and_refuses_what_it_cannot_reach() {
-        let plan = plan_polynomial(&request(1.0, None, Some(1e-4))).unwrap();
+        let plan = poly_plan(&request(1.0, None, Some(1e-4))).unwrap();
         let below = ExpPolynomial::fit(Basis::Chebyshev, plan.degree - 1, 1.0);
         assert!(plan.error_bound <= 1e-4 && below.error_bound(f64::EPSILON / 2.0) > 1e-4);
         assert_eq!(plan.rank, rank(4, plan.degree).unwrap());
-        let e = plan_polynomial(&request(8.0, None, Some(1e-14))).unwrap_err();
+        let e = poly_plan(&request(8.0, None, Some(1e-14))).unwrap_err();
         assert!(e.to_string().contains("out of reach"), "{e}");
         // The interpolant is not positive at T = 8 below degree 16: the search must go past that.
-        let plan = plan_polynomial(&request(8.0, None, Some(1e-2))).unwrap();
+        let plan = poly_plan(&request(8.0, None, Some(1e-2))).unwrap();
         assert!(plan.degree >= 16 && plan.error_bound <= 1e-2);
         let mut single = request(12.0, None, Some(1e-2));
         single.unit_roundoff = f64::from(f32::EPSILON) / 2.0;
-        let e = plan_polynomial(&single).unwrap_err().to_string();
+        let e = poly_plan(&single).unwrap_err().to_string();
         assert!(e.contains("no degree up to 32"), "{e}");
-        let e = plan_polynomial(&request(8.0, Some(1), None)).unwrap_err();
+        let e = poly_plan(&request(8.0, Some(1), None)).unwrap_err();
         assert!(e.to_string().contains("not positive"), "{e}");
-        let e = plan_polynomial(&request(1.0, Some(2), Some(1e-6))).unwrap_err();
+        let e = poly_plan(&request(1.0, Some(2), Some(1e-6))).unwrap_err();
         assert!(e.to_string().contains("above tol"), "{e}");
         let mut big = request(1.0, Some(12), None);
         big.d = 64;
-        let e = plan_polynomial(&big).unwrap_err().to_string();
+        let e = poly_plan(&big).unwrap_err().to_string();
         assert!(e.contains("would need") && e.contains("TiB"), "{e}");
-        assert!(plan_polynomial(&request(1.0, None, None)).is_err());
-        assert!(plan_polynomial(&request(f64::NAN, Some(2), None)).is_err());
+        assert!(poly_plan(&request(1.0, None, None)).is_err());
+        assert!(poly_plan(&request(f64::NAN, Some(2), None)).is_err());
     }
 
     #[test]

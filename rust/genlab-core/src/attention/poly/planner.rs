@@ -127,7 +127,7 @@ fn affordable(req: &PolyRequest, g: usize) -> Result<(usize, f64)> {
 /// smallest whose error bound meets `tol`. A tolerance no degree up to [`MAX_DEGREE`] meets
 /// (rounding sets a floor that grows with T), or that needs more memory than allowed, is an
 /// error that says what is reachable.
-pub fn plan_polynomial(req: &PolyRequest) -> Result<PolyPlan> {
+pub fn poly_plan(req: &PolyRequest) -> Result<PolyPlan> {
     validate_request(req)?;
     let make = |g: usize| {
         let polynomial = ExpPolynomial::fit(req.basis, g, req.logit_range);
@@ -152,9 +152,9 @@ pub fn plan_polynomial(req: &PolyRequest) -> Result<PolyPlan> {
             return Err(Error::invalid(
                 "degree",
                 format!(
-                    "a degree-{g} polynomial is not positive on the logit range [-{t:.4}, {t:.4}], so \
-                     the softmax weights could vanish or change sign; raise the degree, shrink the \
-                     logits (smaller scale), or use method=\"exact\""
+                    "a degree-{g} polynomial is not positive on the logit range [-{t:.4}, \
+                     {t:.4}], so the softmax weights could vanish or change sign; raise the \
+                     degree, shrink the logits (smaller scale), or use method=\"exact\""
                 ),
             ));
         }

@@ -164,10 +164,11 @@ pub(super) fn sorted_keys(values: &[f64]) -> Vec<(u64, u32)> {
             let out = &out;
             for (k, &v) in chunk.iter().enumerate() {
                 let slot = &mut fill[bucket_of(v)];
-                // SAFETY: `fill` starts at this chunk's own range for each bucket (the ranges of all
-                // (chunk, bucket) pairs are disjoint and tile 0..n), and advances once per element of
-                // the chunk counted in that range, so every slot below n is written exactly once and
-                // by one thread; `keyed` outlives the scope and is not read until it ends.
+                // SAFETY: `fill` starts at this chunk's own range for each bucket (the ranges of
+                // all (chunk, bucket) pairs are disjoint and tile 0..n), and advances once per
+                // element of the chunk counted in that range, so every slot below n is written
+                // exactly once and by one thread; `keyed` outlives the scope and is not read until
+                // it ends.
                 unsafe {
                     out.0
                         .add(*slot as usize)
