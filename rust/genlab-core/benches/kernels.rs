@@ -3,6 +3,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use genlab_core::rank::{NanPolicy, TauOptions, Variant, kendalltau, kendalltau_matrix};
+use ndarray::{Array2, ShapeBuilder};
 use std::hint::black_box;
 
 fn lcg_normalish(seed: &mut u64) -> f64 {
@@ -19,12 +20,16 @@ fn rank_benches(c: &mut Criterion) {
     c.bench_function("kendalltau n=1e6", |b| {
         b.iter(|| kendalltau(black_box(&x), black_box(&y), &TauOptions::default()).unwrap())
     });
-    let cols: Vec<Vec<f64>> = (0..100)
-        .map(|_| (0..2000).map(|_| lcg_normalish(&mut seed)).collect())
-        .collect();
+    let x = Array2::from_shape_simple_fn((2000, 100).f(), || lcg_normalish(&mut seed));
     c.bench_function("kendalltau_matrix 2000x100", |b| {
         b.iter(|| {
-            kendalltau_matrix(black_box(&cols), Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap()
+            kendalltau_matrix(
+                black_box(x.view()),
+                Variant::B,
+                NanPolicy::Omit,
+                f64::INFINITY,
+            )
+            .unwrap()
         })
     });
 }

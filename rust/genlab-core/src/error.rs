@@ -1,6 +1,7 @@
 //! The one error type of the core, and the checks every module shares. Messages name the
 //! argument, what it got and what was expected, because they reach Python users verbatim.
 
+use ndarray::{ArrayView, Dimension};
 use rayon::prelude::*;
 
 use crate::element::Element;
@@ -124,6 +125,25 @@ pub fn check_finite<T: Element>(name: &str, values: &[T]) -> Result<()> {
     Err(Error::NonFinite {
         name: name.to_string(),
         index: start + offset,
+    })
+}
+
+/// The values of `array` as one row-major slice, borrowed for as long as the view's data; an
+/// [`Error::Shape`] naming `name` when the view is not in standard (C-contiguous) layout.
+pub(crate) fn row_major<'a, A, D: Dimension>(
+    name: &str,
+    array: &ArrayView<'a, A, D>,
+) -> Result<&'a [A]> {
+    array.to_slice().ok_or_else(|| {
+        Error::shape(
+            name,
+            "a C-contiguous (row-major) array",
+            format!(
+                "shape {:?} with element strides {:?}",
+                array.shape(),
+                array.strides()
+            ),
+        )
     })
 }
 

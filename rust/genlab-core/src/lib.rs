@@ -10,6 +10,10 @@
 //!   of every vector kernel ([`instruction_set`] names the one in use; `GENLAB_ISA=baseline`
 //!   forces the portable paths).
 //!
+//! Arrays cross into the core one way: 1-D data as a slice (`&[f64]`, `&[i64]`), every
+//! multi-dimensional array as an ndarray view (`ArrayView2`, `ArrayView3`, `ArrayView4`); a
+//! multi-dimensional result (the Kendall matrix, attention outputs) leaves as an owned array.
+//!
 //! Every public function validates its input and returns [`Error`] instead of panicking; the
 //! bindings crate maps the error to a Python exception in one place.
 

@@ -1,14 +1,13 @@
 //! Bindings of genlab_core::attention.
 
-use genlab_core::Error;
 use genlab_core::attention::{
-    self, AttentionInputs, Basis, Dims, KeyWindow, Mask, PolyRequest, TensorInputs, poly,
+    self, AttentionInputs, Basis, KeyWindow, Mask, PolyRequest, TensorInputs, poly,
 };
-use numpy::{IntoPyArray, PyArray3, PyReadonlyArray3, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArray3, PyReadonlyArray3};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
-use crate::errors::{self, IntoPyResult};
+use crate::errors::IntoPyResult;
 use crate::parallel::run;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,65 +18,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(poly_plan, m)?)?;
     m.add_function(wrap_pyfunction!(monomial_table, m)?)?;
     Ok(())
-}
-
-/// (batch, n, d) of `keys` and dv of `values`, after checking that every array has its shape.
-fn dims_of(
-    keys: &[(&str, &PyReadonlyArray3<'_, f64>)],
-    values: &[(&str, &PyReadonlyArray3<'_, f64>)],
-) -> PyResult<Dims> {
-    let [batch, n, d] = keys[0].1.shape() else {
-        unreachable!("3-D arrays have three axes")
-    };
-    let dv = values.first().map_or(1, |(_, v)| v.shape()[2]);
-    let dims = Dims {
-        batch: *batch,
-        n: *n,
-        d: *d,
-        dv,
-    };
-    let check = |name: &str, got: &[usize], want: [usize; 3]| -> PyResult<()> {
-        if got == want {
-            Ok(())
-        } else {
-            Err(Error::shape(
-                name,
-                format!("shape {want:?}"),
-                format!("{got:?}"),
-            ))
-            .py()
-        }
-    };
-    for (name, a) in keys {
-        check(name, a.shape(), [dims.batch, dims.n, dims.d])?;
-    }
-    for (name, a) in values {
-        check(name, a.shape(), [dims.batch, dims.n, dims.dv])?;
-    }
-    Ok(dims)
-}
-
-/// Tensor attention inputs from (batch, n, d) queries and keys and (batch, n, dv) values.
-fn tensor_inputs<'a>(arrays: [&'a PyReadonlyArray3<'_, f64>; 5]) -> PyResult<TensorInputs<'a>> {
-    let [q, k1, k2, v1, v2] = arrays;
-    let dims = dims_of(
-        &[("Q", q), ("K1", k1), ("K2", k2)],
-        &[("V1", v1), ("V2", v2)],
-    )?;
-    Ok(TensorInputs {
-        q: q.as_slice()?,
-        k1: k1.as_slice()?,
-        k2: k2.as_slice()?,
-        v1: v1.as_slice()?,
-        v2: v2.as_slice()?,
-        dims,
-    })
-}
-
-fn reshape<'py>(py: Python<'py>, out: Vec<f64>, dims: Dims) -> PyResult<Bound<'py, PyArray3<f64>>> {
-    let array = ndarray::Array3::from_shape_vec((dims.batch, dims.n, dims.dv), out)
-        .map_err(|e| errors::internal("attention output shape", e))?;
-    Ok(array.into_pyarray(py))
 }
 
 /// Exact tensor attention of (batch, n, d) queries and keys and (batch, n, dv) values.
@@ -98,13 +38,13 @@ fn tensor_attention_exact<'py>(
     n_jobs: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray3<f64>>> {
     let mask = Mask::parse(mask, w1, w2).py()?;
-    let x = tensor_inputs([&q, &k1, &k2, &v1, &v2])?;
-    let dims = x.dims;
+    let [q, k1, k2, v1, v2] = [&q, &k1, &k2, &v1, &v2].map(|a| a.as_array());
     let out = run(py, n_jobs, || {
+        let x = TensorInputs::new(q, k1, k2, v1, v2)?;
         attention::tensor_attention_exact(&x, scale, mask)
     })?
     .py()?;
-    reshape(py, out, dims)
+    Ok(out.into_pyarray(py))
 }
 
 /// A plan as a dict: logit_range, degree, rank, error_bound, coefficients, memory_bytes.
@@ -150,13 +90,13 @@ fn tensor_attention_poly<'py>(
 ) -> PyResult<(Bound<'py, PyArray3<f64>>, Bound<'py, PyDict>)> {
     let mask = Mask::parse(mask, w1, w2).py()?;
     let basis = Basis::parse(basis).py()?;
-    let x = tensor_inputs([&q, &k1, &k2, &v1, &v2])?;
-    let dims = x.dims;
+    let [q, k1, k2, v1, v2] = [&q, &k1, &k2, &v1, &v2].map(|a| a.as_array());
     let (out, plan) = run(py, n_jobs, || {
+        let x = TensorInputs::new(q, k1, k2, v1, v2)?;
         attention::tensor_attention_poly(&x, scale, mask, degree, tol, basis, memory_limit)
     })?
     .py()?;
-    Ok((reshape(py, out, dims)?, plan_dict(py, plan)?))
+    Ok((out.into_pyarray(py), plan_dict(py, plan)?))
 }
 
 /// Exact softmax attention of (batch, n, d) queries and keys and (batch, n, dv) values.
@@ -174,15 +114,12 @@ fn attention_exact<'py>(
     n_jobs: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray3<f64>>> {
     let window = KeyWindow::parse(mask, window, "window").py()?;
-    let dims = dims_of(&[("Q", &q), ("K", &k)], &[("V", &v)])?;
-    let x = AttentionInputs {
-        q: q.as_slice()?,
-        k: k.as_slice()?,
-        v: v.as_slice()?,
-        dims,
-    };
-    let out = run(py, n_jobs, || attention::attention_exact(&x, scale, window))?.py()?;
-    reshape(py, out, dims)
+    let (q, k, v) = (q.as_array(), k.as_array(), v.as_array());
+    let out = run(py, n_jobs, || {
+        attention::attention_exact(&AttentionInputs::new(q, k, v)?, scale, window)
+    })?
+    .py()?;
+    Ok(out.into_pyarray(py))
 }
 
 /// Upper bound on |s <q_i, k1_j, k2_k>| over a batch of (batch, n, d) arrays.
@@ -194,8 +131,7 @@ fn logit_bound(
     k2: PyReadonlyArray3<'_, f64>,
     scale: f64,
 ) -> PyResult<f64> {
-    let dims = dims_of(&[("Q", &q), ("K1", &k1), ("K2", &k2)], &[])?;
-    attention::logit_bound(q.as_slice()?, k1.as_slice()?, k2.as_slice()?, dims, scale).py()
+    attention::logit_bound(q.as_array(), k1.as_array(), k2.as_array(), scale).py()
 }
 
 /// The polynomial for a logit range, as a dict: logit_range, degree, rank, error_bound,

@@ -77,10 +77,9 @@ fn log_density<'py>(
     n_jobs: Option<i64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let kernel = Kernel::parse(kernel).py()?;
-    let cholesky: Option<Vec<f64>> = cholesky.map(|l| l.as_array().iter().copied().collect());
     let scale = match (bandwidth, &cholesky) {
         (Some(h), None) => Scale::Bandwidth(h),
-        (None, Some(l)) => Scale::Cholesky(l),
+        (None, Some(l)) => Scale::Cholesky(l.as_array()),
         _ => {
             return Err(errors::invalid(
                 "bandwidth, cholesky",

@@ -42,14 +42,6 @@ fn options(
     })
 }
 
-fn columns_of(x: &PyReadonlyArray2<'_, f64>) -> Vec<Vec<f64>> {
-    x.as_array()
-        .columns()
-        .into_iter()
-        .map(|c| c.to_vec())
-        .collect()
-}
-
 /// Scratch memory of the large-n Kendall count that a caller keeps between calls (see
 /// `genlab_core::rank::KendallWorkspace`). A call that finds it in use by another thread works
 /// with fresh memory instead of waiting.
@@ -140,9 +132,8 @@ fn kendalltau_many<'py>(
     n_jobs: Option<i64>,
 ) -> PyResult<ManyResult<'py>> {
     let opts = options(variant, method, alternative, nan_policy)?;
-    let columns = columns_of(&x);
-    let y = y.as_slice()?;
-    let results = run(py, n_jobs, || rank::kendalltau_many(&columns, y, &opts))?.py()?;
+    let (x, y) = (x.as_array(), y.as_slice()?);
+    let results = run(py, n_jobs, || rank::kendalltau_many(x, y, &opts))?.py()?;
     let stats: Vec<f64> = results.iter().map(|r| r.statistic).collect();
     let pvalues: Vec<f64> = results.iter().map(|r| r.pvalue).collect();
     let n_used: Vec<u64> = results.iter().map(|r| r.n_used).collect();
@@ -166,22 +157,16 @@ fn kendalltau_matrix<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let variant = Variant::parse(variant).py()?;
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
-    let (n, m) = x.as_array().dim();
-    // Refused before the columns are even copied.
-    rank::check_matrix_size(m, n, memory_limit).py()?;
-    let columns = columns_of(&x);
-    let flat = run(py, n_jobs, || {
-        rank::kendalltau_matrix(&columns, variant, nan_policy, memory_limit)
+    let x = x.as_array();
+    let matrix = run(py, n_jobs, || {
+        rank::kendalltau_matrix(x, variant, nan_policy, memory_limit)
     })?
     .py()?;
-    let matrix = ndarray::Array2::from_shape_vec((m, m), flat)
-        .map_err(|e| errors::internal("kendalltau_matrix output shape", e))?;
     Ok(matrix.into_pyarray(py))
 }
 
 fn codes_of<'a>(codes: &'a PyReadonlyArray2<'_, i64>) -> PyResult<Codes<'a>> {
-    let shape = codes.as_array().dim();
-    Codes::new(codes.as_slice()?, shape.0, shape.1).py()
+    Codes::new(codes.as_array()).py()
 }
 
 /// Granulated Kendall coefficient, as a dict: axis_psi, cells_used, cells_skipped (arrays per
@@ -238,16 +223,9 @@ fn kendalltau_across_groups<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let variant = Variant::parse(variant).py()?;
     let nan_policy = NanPolicy::parse(nan_policy).py()?;
-    let columns = columns_of(&x);
-    let y = y.as_slice()?;
-    let groups: Vec<usize> = groups
-        .as_slice()?
-        .iter()
-        .map(|&g| usize::try_from(g))
-        .collect::<Result<_, _>>()
-        .map_err(|_| errors::invalid("groups", "expected ids >= 0"))?;
+    let (x, y, groups) = (x.as_array(), y.as_slice()?, groups.as_slice()?);
     let taus = run(py, n_jobs, || {
-        across::kendalltau_across_groups(&columns, y, &groups, variant, nan_policy)
+        across::kendalltau_across_groups(x, y, groups, variant, nan_policy)
     })?
     .py()?;
     Ok(taus.into_pyarray(py))

@@ -3,8 +3,10 @@
 //! float64 of shape (K, d, p). Every function returns the per-group values and the number of
 //! factorizations that needed a jitter (Python warns).
 
-use genlab_core::rate::{self, Element, RateOptions, Rates, Sparsity, Subspaces, TokenGroups};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray3, PyReadonlyArray4, PyUntypedArrayMethods};
+use genlab_core::rate::{
+    self, ProjectedTokens, RateOptions, Rates, Sparsity, Subspaces, TokenGroups,
+};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray3, PyReadonlyArray4};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
@@ -37,45 +39,22 @@ enum TokenArray<'py> {
     F32(PyReadonlyArray3<'py, f32>),
 }
 
-/// A contiguous slice and its shape, taken while the GIL is held.
-struct Borrowed<'a, T> {
-    data: &'a [T],
-    shape: [usize; 3],
-}
-
-impl<'a, T: Element> Borrowed<'a, T> {
-    fn groups(&self, name: &'a str) -> genlab_core::Result<TokenGroups<'a, T>> {
-        let [count, tokens, dim] = self.shape;
-        TokenGroups::new(name, self.data, count, tokens, dim)
-    }
-}
-
-fn borrow3<'a, T: Element + numpy::Element>(
-    a: &'a PyReadonlyArray3<'_, T>,
-) -> PyResult<Borrowed<'a, T>> {
-    let s = a.shape();
-    Ok(Borrowed {
-        data: a.as_slice()?,
-        shape: [s[0], s[1], s[2]],
-    })
-}
-
 /// Runs `$body` (a core call returning `Result<Rates>`) with `$groups` bound to the token groups
 /// of `$array`, whichever its float type, under a released GIL.
 macro_rules! on_tokens {
     ($py:expr, $n_jobs:expr, $array:expr, $name:expr, |$groups:ident| $body:expr) => {
         match &$array {
             TokenArray::F64(a) => {
-                let b = borrow3(a)?;
+                let view = a.as_array();
                 run($py, $n_jobs, || {
-                    let $groups = b.groups($name)?;
+                    let $groups = TokenGroups::new($name, view)?;
                     $body
                 })?
             }
             TokenArray::F32(a) => {
-                let b = borrow3(a)?;
+                let view = a.as_array();
                 run($py, $n_jobs, || {
-                    let $groups = b.groups($name)?;
+                    let $groups = TokenGroups::new($name, view)?;
                     $body
                 })?
             }
@@ -88,13 +67,6 @@ type RatesOut<'py> = (Bound<'py, PyArray1<f64>>, usize);
 fn output(py: Python<'_>, rates: genlab_core::Result<Rates>) -> PyResult<RatesOut<'_>> {
     let rates = rates.py()?;
     Ok((rates.values.into_pyarray(py), rates.jittered_groups))
-}
-
-impl<'a> Borrowed<'a, f64> {
-    fn subspaces(&self) -> genlab_core::Result<Subspaces<'a>> {
-        let [heads, dim, sub_dim] = self.shape;
-        Subspaces::new(self.data, heads, dim, sub_dim)
-    }
 }
 
 /// Coding rate of every group of Z (groups, N, d): (values, jittered_groups).
@@ -132,9 +104,9 @@ fn over_subspaces<'py>(
     n_jobs: Option<i64>,
     which: OverSubspaces,
 ) -> PyResult<RatesOut<'py>> {
-    let u = borrow3(&u)?;
+    let u = u.as_array();
     let rates = on_tokens!(py, n_jobs, z, "Z", |groups| {
-        let u = u.subspaces()?;
+        let u = Subspaces::new(u)?;
         match which {
             OverSubspaces::Compressed => rate::compressed_coding_rate(&groups, &u, &opts),
             OverSubspaces::Reduction => rate::rate_reduction(&groups, &u, &opts),
@@ -184,14 +156,9 @@ fn compressed_coding_rate_projected<'py>(
     let opts = RateOptions::new(eps, normalize_tokens).py()?;
     macro_rules! projected {
         ($a:expr) => {{
-            let s = $a.shape();
-            let (heads, shape) = (s[1], [s[0] * s[1], s[2], s[3]]);
-            let b = Borrowed {
-                data: $a.as_slice()?,
-                shape,
-            };
+            let view = $a.as_array();
             run(py, n_jobs, || {
-                rate::compressed_coding_rate_projected(&b.groups("ZU")?, heads, &opts)
+                rate::compressed_coding_rate_projected(&ProjectedTokens::new("ZU", view)?, &opts)
             })?
         }};
     }

@@ -8,13 +8,14 @@
 //!
 //! Ordinary attention uses the same kernels with one query per row.
 
+use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::kernels::{
     self, LANES, ROW_ALIGN, Tile, TileShape, pack_key_panels, pad_values, padded_width,
     write_tile_row,
 };
-use super::{AttentionInputs, Dims, KeyWindow, Mask, TensorInputs, check_scale};
+use super::{AttentionInputs, Dims, KeyWindow, Mask, TensorInputs, check_scale, output};
 use crate::error::{Error, Result};
 use crate::simd::{Isa, rescale_to_common_max};
 
@@ -143,8 +144,7 @@ fn run_jobs<T: Send>(items: Vec<T>, work: usize, dims: Dims, job: impl Fn(&mut S
 }
 
 /// Exact tensor attention: (batch, n, dv) outputs. Masks restrict the keys per key set.
-pub fn tensor_attention_exact(x: &TensorInputs<'_>, scale: f64, mask: Mask) -> Result<Vec<f64>> {
-    x.validate()?;
+pub fn tensor_attention_exact(x: &TensorInputs<'_>, scale: f64, mask: Mask) -> Result<Array3<f64>> {
     check_scale(scale)?;
     let dims = x.dims;
     let Dims { batch, n, d, dv } = dims;
@@ -160,7 +160,7 @@ pub fn tensor_attention_exact(x: &TensorInputs<'_>, scale: f64, mask: Mask) -> R
         tensor_query(isa, scale, x, &packed[b], b, i, mask, scratch, row);
     });
     check_no_overflow(&out, "s <q_i, k1_j, k2_k>", "Q, K1, K2")?;
-    Ok(out)
+    Ok(output(out, dims))
 }
 
 /// The inputs are finite, so a non-finite output means float64 overflowed: a logit beyond
@@ -242,8 +242,11 @@ fn tensor_query(
 }
 
 /// Exact ordinary softmax attention softmax(s Q K^T) V: (batch, n, dv) outputs.
-pub fn attention_exact(x: &AttentionInputs<'_>, scale: f64, window: KeyWindow) -> Result<Vec<f64>> {
-    x.validate()?;
+pub fn attention_exact(
+    x: &AttentionInputs<'_>,
+    scale: f64,
+    window: KeyWindow,
+) -> Result<Array3<f64>> {
     check_scale(scale)?;
     let dims = x.dims;
     let Dims { batch, n, d, dv } = dims;
@@ -266,7 +269,7 @@ pub fn attention_exact(x: &AttentionInputs<'_>, scale: f64, window: KeyWindow) -
         );
     });
     check_no_overflow(&out, "s <q_i, k_j>", "Q, K")?;
-    Ok(out)
+    Ok(output(out, dims))
 }
 
 /// Queries i0.. (as many as `out` has rows) of one problem.
@@ -332,6 +335,8 @@ fn attention_block(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use ndarray::ArrayView3;
+
     use super::*;
 
     /// Deterministic values in [-scale, scale).
@@ -368,15 +373,11 @@ pub(crate) mod tests {
         }
 
         pub(crate) fn inputs(&self) -> TensorInputs<'_> {
+            let Dims { batch, n, d, dv } = self.dims;
             let [q, k1, k2, v1, v2] = &self.arrays;
-            TensorInputs {
-                q,
-                k1,
-                k2,
-                v1,
-                v2,
-                dims: self.dims,
-            }
+            let keys = |x| ArrayView3::from_shape((batch, n, d), x).unwrap();
+            let values = |x| ArrayView3::from_shape((batch, n, dv), x).unwrap();
+            TensorInputs::new(keys(q), keys(k1), keys(k2), values(v1), values(v2)).unwrap()
         }
     }
 
@@ -409,7 +410,8 @@ pub(crate) mod tests {
         out
     }
 
-    pub(crate) fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    /// The largest difference between an output array and a reference.
+    pub(crate) fn max_abs_diff(a: &Array3<f64>, b: &[f64]) -> f64 {
         a.iter()
             .zip(b)
             .map(|(x, y)| (x - y).abs())
@@ -443,12 +445,9 @@ pub(crate) mod tests {
             sample(batch * n * d, 8, 1.0),
             sample(batch * n * dv, 9, 1.0),
         );
-        let x = AttentionInputs {
-            q: &q,
-            k: &k,
-            v: &v,
-            dims: Dims { batch, n, d, dv },
-        };
+        let keys = |x| ArrayView3::from_shape((batch, n, d), x).unwrap();
+        let values = ArrayView3::from_shape((batch, n, dv), &v).unwrap();
+        let x = AttentionInputs::new(keys(&q), keys(&k), values).unwrap();
         for window in [KeyWindow::All, KeyWindow::Causal, KeyWindow::Last(300)] {
             let got = attention_exact(&x, 2.0, window).unwrap();
             for b in 0..batch {
@@ -470,7 +469,7 @@ pub(crate) mod tests {
                             .zip(&logits)
                             .map(|(j, t)| (t - max).exp() / total * v[(b * n + j) * dv + c])
                             .sum();
-                        assert!((got[(b * n + i) * dv + c] - want).abs() < 1e-13);
+                        assert!((got[[b, i, c]] - want).abs() < 1e-13);
                     }
                 }
             }
@@ -486,14 +485,9 @@ pub(crate) mod tests {
             sample(n * d, 13, 3.0),
             sample(n * dv, 14, 1.0),
         );
-        let x = TensorInputs {
-            q: &q,
-            k1: &k1,
-            k2: &k2,
-            v1: &v,
-            v2: &v,
-            dims: Dims { batch: 1, n, d, dv },
-        };
+        let keys = |x| ArrayView3::from_shape((1, n, d), x).unwrap();
+        let v = ArrayView3::from_shape((1, n, dv), &v).unwrap();
+        let x = TensorInputs::new(keys(&q), keys(&k1), keys(&k2), v, v).unwrap();
         let got = tensor_attention_exact(&x, 1.0, Mask::NONE).unwrap();
         assert!(got.iter().all(|v| v.is_finite()));
         assert!(max_abs_diff(&got, &naive_tensor(&x, 1.0, Mask::NONE)) < 1e-12);

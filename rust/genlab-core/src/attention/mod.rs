@@ -10,8 +10,11 @@
 //! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial,
 //!   whose multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
 //!
-//! Formulas and invariants: `docs/formulas/attention.md`. Inputs are flat row-major
-//! slices of `batch` independent problems, each (n, d) for queries and keys and (n, dv) for values.
+//! Formulas and invariants: `docs/formulas/attention.md`. As every multi-dimensional array of the
+//! core, the inputs enter as ndarray views (here C-contiguous, read in place): `batch` independent
+//! problems, (batch, n, d) for queries and keys and (batch, n, dv) for values, wrapped and
+//! validated once by [`TensorInputs::new`] or [`AttentionInputs::new`]; outputs are (batch, n, dv)
+//! arrays.
 
 mod kernels;
 
@@ -20,14 +23,16 @@ pub mod poly;
 
 use std::ops::Range;
 
-use crate::error::{Error, Result, check_finite, parse_option};
+use ndarray::{Array3, ArrayView3};
+
+use crate::error::{Error, Result, check_finite, parse_option, row_major};
 
 pub use exact::{attention_exact, tensor_attention_exact};
 pub use poly::{Basis, PolyPlan, PolyRequest, poly_plan, tensor_attention_poly};
 
 /// Sizes of a batch of attention problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Dims {
+pub(crate) struct Dims {
     /// Independent problems (flattened batch and head axes).
     pub batch: usize,
     /// Sequence length: queries and keys per problem.
@@ -135,21 +140,59 @@ impl Mask {
     }
 }
 
-/// Inputs of tensor attention: flat (batch, n, d) queries and keys, (batch, n, dv) values.
+/// The sizes of `keys` (batch, n, d) and of `values` (batch, n, dv), after checking that every
+/// key has the shape of the first key and every value that of the first value, batch and n
+/// included.
+fn dims_of(
+    keys: &[(&str, &ArrayView3<'_, f64>)],
+    values: &[(&str, &ArrayView3<'_, f64>)],
+) -> Result<Dims> {
+    let (batch, n, d) = keys[0].1.dim();
+    let dv = values.first().map_or(1, |(_, v)| v.dim().2);
+    let check = |name: &str, got: &[usize], want: [usize; 3]| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(Error::shape(
+                name,
+                format!("shape {want:?}"),
+                format!("{got:?}"),
+            ))
+        }
+    };
+    for (name, a) in keys {
+        check(name, a.shape(), [batch, n, d])?;
+    }
+    for (name, a) in values {
+        check(name, a.shape(), [batch, n, dv])?;
+    }
+    Ok(Dims { batch, n, d, dv })
+}
+
+/// Checks the sizes and that every array is finite.
+fn validate(dims: Dims, arrays: &[(&str, &[f64])]) -> Result<()> {
+    dims.validate()?;
+    for (name, x) in arrays {
+        check_finite(name, x)?;
+    }
+    Ok(())
+}
+
+/// Inputs of tensor attention: (batch, n, d) queries and keys, (batch, n, dv) values.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorInputs<'a> {
-    /// Queries.
-    pub q: &'a [f64],
+    /// Queries, row-major.
+    pub(crate) q: &'a [f64],
     /// First keys.
-    pub k1: &'a [f64],
+    pub(crate) k1: &'a [f64],
     /// Second keys.
-    pub k2: &'a [f64],
+    pub(crate) k2: &'a [f64],
     /// First values.
-    pub v1: &'a [f64],
+    pub(crate) v1: &'a [f64],
     /// Second values.
-    pub v2: &'a [f64],
+    pub(crate) v2: &'a [f64],
     /// Sizes.
-    pub dims: Dims,
+    pub(crate) dims: Dims,
 }
 
 /// One problem of a batch.
@@ -162,32 +205,40 @@ pub(crate) struct Problem<'a> {
     pub v2: &'a [f64],
 }
 
-fn check_len(name: &str, values: &[f64], dims: Dims, width: usize, width_name: &str) -> Result<()> {
-    let want = dims.batch * dims.n * width;
-    if values.len() != want {
-        return Err(Error::shape(
-            name,
-            format!(
-                "{want} values (batch {} x n {} x {width_name} {width})",
-                dims.batch, dims.n
-            ),
-            format!("{} values", values.len()),
-        ));
-    }
-    check_finite(name, values)
-}
-
 impl<'a> TensorInputs<'a> {
-    /// Checks sizes, lengths and finiteness.
-    pub fn validate(&self) -> Result<()> {
-        self.dims.validate()?;
-        for (name, x) in [("Q", self.q), ("K1", self.k1), ("K2", self.k2)] {
-            check_len(name, x, self.dims, self.dims.d, "d")?;
-        }
-        for (name, x) in [("V1", self.v1), ("V2", self.v2)] {
-            check_len(name, x, self.dims, self.dims.dv, "dv")?;
-        }
-        Ok(())
+    /// Wraps queries `q` and keys `k1`, `k2` of shape (batch, n, d) and values `v1`, `v2` of
+    /// shape (batch, n, dv). Errors: shapes that do not fit together, an array that is not
+    /// C-contiguous, n, d or dv of zero, NaN or infinity.
+    pub fn new(
+        q: ArrayView3<'a, f64>,
+        k1: ArrayView3<'a, f64>,
+        k2: ArrayView3<'a, f64>,
+        v1: ArrayView3<'a, f64>,
+        v2: ArrayView3<'a, f64>,
+    ) -> Result<Self> {
+        let dims = dims_of(
+            &[("Q", &q), ("K1", &k1), ("K2", &k2)],
+            &[("V1", &v1), ("V2", &v2)],
+        )?;
+        let x = TensorInputs {
+            q: row_major("Q", &q)?,
+            k1: row_major("K1", &k1)?,
+            k2: row_major("K2", &k2)?,
+            v1: row_major("V1", &v1)?,
+            v2: row_major("V2", &v2)?,
+            dims,
+        };
+        validate(
+            dims,
+            &[
+                ("Q", x.q),
+                ("K1", x.k1),
+                ("K2", x.k2),
+                ("V1", x.v1),
+                ("V2", x.v2),
+            ],
+        )?;
+        Ok(x)
     }
 
     pub(crate) fn problem(&self, b: usize) -> Problem<'a> {
@@ -204,27 +255,43 @@ impl<'a> TensorInputs<'a> {
     }
 }
 
-/// Inputs of ordinary attention: flat (batch, n, d) queries and keys, (batch, n, dv) values.
+/// Inputs of ordinary attention: (batch, n, d) queries and keys, (batch, n, dv) values.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionInputs<'a> {
-    /// Queries.
-    pub q: &'a [f64],
+    /// Queries, row-major.
+    pub(crate) q: &'a [f64],
     /// Keys.
-    pub k: &'a [f64],
+    pub(crate) k: &'a [f64],
     /// Values.
-    pub v: &'a [f64],
+    pub(crate) v: &'a [f64],
     /// Sizes.
-    pub dims: Dims,
+    pub(crate) dims: Dims,
 }
 
-impl AttentionInputs<'_> {
-    /// Checks sizes, lengths and finiteness.
-    pub fn validate(&self) -> Result<()> {
-        self.dims.validate()?;
-        check_len("Q", self.q, self.dims, self.dims.d, "d")?;
-        check_len("K", self.k, self.dims, self.dims.d, "d")?;
-        check_len("V", self.v, self.dims, self.dims.dv, "dv")
+impl<'a> AttentionInputs<'a> {
+    /// Wraps queries `q` and keys `k` of shape (batch, n, d) and values `v` of shape
+    /// (batch, n, dv); the errors of [`TensorInputs::new`].
+    pub fn new(
+        q: ArrayView3<'a, f64>,
+        k: ArrayView3<'a, f64>,
+        v: ArrayView3<'a, f64>,
+    ) -> Result<Self> {
+        let dims = dims_of(&[("Q", &q), ("K", &k)], &[("V", &v)])?;
+        let x = AttentionInputs {
+            q: row_major("Q", &q)?,
+            k: row_major("K", &k)?,
+            v: row_major("V", &v)?,
+            dims,
+        };
+        validate(dims, &[("Q", x.q), ("K", x.k), ("V", x.v)])?;
+        Ok(x)
     }
+}
+
+/// The (batch, n, dv) output array of a kernel that wrote `values` row-major.
+pub(crate) fn output(values: Vec<f64>, dims: Dims) -> Array3<f64> {
+    Array3::from_shape_vec((dims.batch, dims.n, dims.dv), values)
+        .expect("a kernel writes batch * n * dv outputs")
 }
 
 pub(crate) fn check_scale(scale: f64) -> Result<()> {
@@ -242,13 +309,32 @@ pub(crate) fn check_scale(scale: f64) -> Result<()> {
 /// |s <q_i, k1_j, k2_k>|), the quantity that governs the polynomial method's error, in O(n d):
 /// the smaller of sum_l max|q_l| max|k1_l| max|k2_l| (coordinate-wise maxima) and
 /// max||q||_3 max||k1||_3 max||k2||_3 (Hölder with exponents 3, 3, 3), maximized over the batch.
-/// `q`, `k1`, `k2` are (batch, n, d); `dims.dv` is not used.
-pub fn logit_bound(q: &[f64], k1: &[f64], k2: &[f64], dims: Dims, scale: f64) -> Result<f64> {
-    dims.validate()?;
-    for (name, x) in [("Q", q), ("K1", k1), ("K2", k2)] {
-        check_len(name, x, dims, dims.d, "d")?;
-    }
+/// `q`, `k1`, `k2` are (batch, n, d) arrays, C-contiguous and finite.
+pub fn logit_bound(
+    q: ArrayView3<'_, f64>,
+    k1: ArrayView3<'_, f64>,
+    k2: ArrayView3<'_, f64>,
+    scale: f64,
+) -> Result<f64> {
+    let dims = dims_of(&[("Q", &q), ("K1", &k1), ("K2", &k2)], &[])?;
+    let (q, k1, k2) = (
+        row_major("Q", &q)?,
+        row_major("K1", &k1)?,
+        row_major("K2", &k2)?,
+    );
+    validate(dims, &[("Q", q), ("K1", k1), ("K2", k2)])?;
     check_scale(scale)?;
+    logit_bound_of(q, k1, k2, dims, scale)
+}
+
+/// [`logit_bound`] of validated row-major arrays.
+pub(crate) fn logit_bound_of(
+    q: &[f64],
+    k1: &[f64],
+    k2: &[f64],
+    dims: Dims,
+    scale: f64,
+) -> Result<f64> {
     let Dims { n, d, .. } = dims;
     let coordinate_max = |m: &[f64]| -> Vec<f64> {
         let mut out = vec![0.0f64; d];
@@ -323,19 +409,8 @@ mod tests {
                 .collect()
         };
         let (q, k1, k2) = (values_of(5), values_of(11), values_of(17));
-        let bound = logit_bound(
-            &q,
-            &k1,
-            &k2,
-            Dims {
-                batch: 1,
-                n,
-                d,
-                dv: 1,
-            },
-            -0.5,
-        )
-        .unwrap();
+        let view = |x| ArrayView3::from_shape((1, n, d), x).unwrap();
+        let bound = logit_bound(view(&q), view(&k1), view(&k2), -0.5).unwrap();
         let mut largest = 0.0f64;
         for i in 0..n {
             for j in 0..n {
@@ -355,31 +430,29 @@ mod tests {
 
     #[test]
     fn bad_inputs_are_named() {
-        let z = vec![0.0; 4];
-        let mut x = TensorInputs {
-            q: &z,
-            k1: &z,
-            k2: &z[..3],
-            v1: &z,
-            v2: &z,
-            dims: Dims {
-                batch: 1,
-                n: 2,
-                d: 2,
-                dv: 2,
-            },
-        };
-        assert!(x.validate().unwrap_err().to_string().starts_with("K2:"));
+        let z = [0.0; 4];
         let nan = [0.0, f64::NAN, 0.0, 0.0];
-        x.k2 = &z;
-        x.v2 = &nan;
+        let view = |x, shape| ArrayView3::from_shape(shape, x).unwrap();
+        let ok = view(&z, (1, 2, 2));
+        let e = TensorInputs::new(ok, ok, view(&z[..2], (1, 2, 1)), ok, ok).unwrap_err();
+        assert_eq!(e.to_string(), "K2: expected shape [1, 2, 2], got [1, 2, 1]");
+        let e = TensorInputs::new(ok, ok, ok, ok, view(&nan, (1, 2, 2))).unwrap_err();
+        assert!(e.to_string().contains("V2 contains NaN"), "{e}");
+        let e = TensorInputs::new(ok, ok, ok, ok, ok.reversed_axes()).unwrap_err();
         assert!(
-            x.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("V2 contains NaN")
+            e.to_string().starts_with("V2: expected shape [1, 2, 2]"),
+            "{e}"
         );
-        x.dims.n = 0;
-        assert!(x.validate().unwrap_err().to_string().contains("n = 0"));
+        let strided = ok.slice_move(ndarray::s![.., .., ..;2]);
+        let e = AttentionInputs::new(strided, strided, ok).unwrap_err();
+        assert!(
+            e.to_string().starts_with("Q: expected a C-contiguous"),
+            "{e}"
+        );
+        let none = view(&z[..0], (1, 0, 2));
+        let e = TensorInputs::new(none, none, none, none, none).unwrap_err();
+        assert!(e.to_string().contains("n = 0"), "{e}");
+        let e = logit_bound(ok, ok, view(&nan, (1, 2, 2)), 1.0).unwrap_err();
+        assert!(e.to_string().contains("K2 contains NaN"), "{e}");
     }
 }

@@ -183,16 +183,18 @@ pub(crate) struct DensityEvaluation {
     pub log_y2: Vec<f64>,
 }
 
-/// Validates a lower-triangular Cholesky factor; returns sum_j log L_jj.
-fn check_cholesky(l: &[f64], d: usize) -> Result<f64> {
-    if l.len() != d * d {
+/// Validates a lower-triangular Cholesky factor (d x d, any strides); returns its values
+/// row-major and sum_j log L_jj.
+fn check_cholesky(l: ArrayView2<'_, f64>, d: usize) -> Result<(Vec<f64>, f64)> {
+    if l.dim() != (d, d) {
         return Err(Error::shape(
             "cholesky",
             format!("a {d} x {d} lower-triangular matrix"),
-            format!("{} values", l.len()),
+            format!("shape {:?}", l.shape()),
         ));
     }
-    crate::error::check_finite("cholesky", l)?;
+    let l: Vec<f64> = l.iter().copied().collect();
+    crate::error::check_finite("cholesky", &l)?;
     let mut log_det = 0.0;
     for i in 0..d {
         if l[i * d + i] <= 0.0 {
@@ -215,7 +217,7 @@ fn check_cholesky(l: &[f64], d: usize) -> Result<f64> {
         }
         log_det += l[i * d + i].ln();
     }
-    Ok(log_det)
+    Ok((l, log_det))
 }
 
 pub(crate) fn evaluate<T: Element>(
@@ -261,7 +263,7 @@ pub(crate) fn evaluate<T: Element>(
                     "a full kernel covariance is only defined for the gaussian kernel",
                 ));
             }
-            let log_det = check_cholesky(l, d)?;
+            let (l, log_det) = check_cholesky(l, d)?;
             (
                 1.0,
                 Some(l),
@@ -445,17 +447,14 @@ mod tests {
         let data = grid(500, 4, 3);
         let queries = grid(20, 4, 4);
         let h = 0.3;
-        let mut l = vec![0.0; 16];
-        for i in 0..4 {
-            l[i * 4 + i] = h;
-        }
+        let l = Array2::from_diag_elem(4, h);
         let iso = DensityOptions {
             kernel: Kernel::Gaussian,
             scale: Scale::Bandwidth(h),
             leave_one_out: false,
         };
         let full = DensityOptions {
-            scale: Scale::Cholesky(&l),
+            scale: Scale::Cholesky(l.view()),
             ..iso.clone()
         };
         let a = log_density(data.view(), Some(queries.view()), None, &iso).unwrap();
@@ -522,20 +521,40 @@ mod tests {
                 .to_string()
                 .contains("overflows")
         );
-        let tiny = [1e-300, 0.0, 0.0, 1e-300];
+        let tiny = ndarray::array![[1e-300, 0.0], [0.0, 1e-300]];
         let whitened = DensityOptions {
-            scale: Scale::Cholesky(&tiny),
+            scale: Scale::Cholesky(tiny.view()),
             ..ok.clone()
         };
         assert!(matches!(
             log_density(data.view(), None, None, &whitened),
             Err(Error::NotPositiveDefinite { .. })
         ));
-        let upper = [1.0, 0.5, 0.0, 1.0];
+        let upper = ndarray::array![[1.0, 0.5], [0.0, 1.0]];
         let full = DensityOptions {
-            scale: Scale::Cholesky(&upper),
+            scale: Scale::Cholesky(upper.view()),
             ..ok.clone()
         };
         assert!(log_density(data.view(), None, None, &full).is_err());
+        // Any strides: the transpose of the upper factor is a lower one.
+        let lower = DensityOptions {
+            scale: Scale::Cholesky(upper.t()),
+            ..ok.clone()
+        };
+        assert!(log_density(data.view(), None, None, &lower).is_ok());
+        let square = Array2::from_diag_elem(3, 1.0);
+        let e = log_density(
+            data.view(),
+            None,
+            None,
+            &DensityOptions {
+                scale: Scale::Cholesky(square.view()),
+                ..ok.clone()
+            },
+        );
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "cholesky: expected a 2 x 2 lower-triangular matrix, got shape [3, 3]"
+        );
     }
 }

@@ -13,6 +13,8 @@
 //!   of contributing points 1/Y2.
 //! - [`information`]: the pairwise-distance bounds of the information plane.
 //!
+//! Data and queries enter as (rows, d) ndarray views of any strides, as every multi-dimensional
+//! array of the core does (the kernel's Cholesky factor too); weights and labels as slices.
 //! Memory is O(threads x tile) beyond one transformed copy of the data, never O(m x n).
 
 pub mod bandwidth;
@@ -29,6 +31,8 @@ pub use information::{InformationPlane, information_plane, information_plane_man
 pub use kernels::Kernel;
 pub use regime::{Regime, RegimeReport, regime, regime_bandwidths};
 
+use ndarray::ArrayView2;
+
 pub use crate::element::Element;
 
 /// The kernel's scale.
@@ -36,7 +40,7 @@ pub use crate::element::Element;
 pub enum Scale<'a> {
     /// Isotropic bandwidth h > 0.
     Bandwidth(f64),
-    /// Full kernel covariance given by its lower Cholesky factor L (row-major d x d, positive
-    /// diagonal); Gaussian kernel only. The kernel is N(0, L L^T).
-    Cholesky(&'a [f64]),
+    /// Full kernel covariance given by its lower Cholesky factor L (d x d, positive diagonal, any
+    /// strides); Gaussian kernel only. The kernel is N(0, L L^T).
+    Cholesky(ArrayView2<'a, f64>),
 }

@@ -138,17 +138,14 @@ fn squared_norms(values: &[f64], d: usize) -> Vec<f64> {
 impl Transform {
     /// Centering on the mean of `data`, then whitening with `cholesky` when given (validated by
     /// the caller).
-    pub(crate) fn fit<T: Element>(data: &ArrayView2<'_, T>, cholesky: Option<&[f64]>) -> Self {
+    pub(crate) fn fit<T: Element>(data: &ArrayView2<'_, T>, cholesky: Option<Vec<f64>>) -> Self {
         let n = data.nrows() as f64;
         let center = data
             .columns()
             .into_iter()
             .map(|c| c.iter().map(|v| v.to_f64()).sum::<f64>() / n)
             .collect();
-        Transform {
-            center,
-            cholesky: cholesky.map(<[f64]>::to_vec),
-        }
+        Transform { center, cholesky }
     }
 
     /// Transforms the rows of `array` into `out` (row-major, `array.nrows() x d`).

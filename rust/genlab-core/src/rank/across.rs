@@ -10,10 +10,11 @@
 //! over all pairs minus the counts within each group: O(n log n) for the whole set plus the small
 //! within-group counts, never O(n^2).
 
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use super::counts::{PairCounts, pair_counts};
-use super::{NanPolicy, Variant};
+use super::{NanPolicy, Variant, columns_of};
 use crate::error::{Error, Result};
 
 /// Counts over the pairs (i, j) with `group[i] != group[j]`.
@@ -102,16 +103,22 @@ pub fn pair_counts_across(x: &[f64], y: &[f64], groups: &[usize]) -> CrossPairCo
     out
 }
 
-/// tau of every column of X against `y`, counting only pairs whose `groups` differ, in parallel
-/// over columns. NaN in a column or in `y`: under [`NanPolicy::Omit`] those runs are dropped (per
-/// column), under `Propagate` that column's tau is NaN, under `Raise` an error.
+/// tau of every column of X (n observations, m columns) against `y` (n), counting only pairs
+/// whose `groups` (ids >= 0, one per observation) differ, in parallel over columns. NaN in a
+/// column or in `y`: under [`NanPolicy::Omit`] those runs are dropped (per column), under
+/// `Propagate` that column's tau is NaN, under `Raise` an error.
 pub fn kendalltau_across_groups(
-    columns: &[Vec<f64>],
+    x: ArrayView2<'_, f64>,
     y: &[f64],
-    groups: &[usize],
+    groups: &[i64],
     variant: Variant,
     nan_policy: NanPolicy,
 ) -> Result<Vec<f64>> {
+    let groups: Vec<usize> = groups
+        .iter()
+        .map(|&g| usize::try_from(g))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::invalid("groups", "expected ids >= 0"))?;
     if groups.len() != y.len() {
         return Err(Error::shape(
             "groups",
@@ -119,14 +126,15 @@ pub fn kendalltau_across_groups(
             format!("length {}", groups.len()),
         ));
     }
+    if x.ncols() > 0 && x.nrows() != y.len() {
+        return Err(Error::shape(
+            "X",
+            format!("{} rows (the length of y)", y.len()),
+            format!("{} rows", x.nrows()),
+        ));
+    }
+    let columns = columns_of(x);
     for (j, column) in columns.iter().enumerate() {
-        if column.len() != y.len() {
-            return Err(Error::shape(
-                "X",
-                format!("{} rows (the length of y)", y.len()),
-                format!("column {j} of length {}", column.len()),
-            ));
-        }
         if nan_policy == NanPolicy::Raise && column.iter().any(|v| v.is_nan()) {
             return Err(Error::invalid(
                 "X",
@@ -214,20 +222,22 @@ mod tests {
     #[test]
     fn many_columns_with_nan_policies() {
         let y = [0.0, 1.0, 2.0, 3.0];
-        let columns = vec![vec![1.0, 0.0, 3.0, 2.0], vec![1.0, f64::NAN, 3.0, 2.0]];
+        // Two columns, [1, 0, 3, 2] and [1, NaN, 3, 2].
+        let x = ndarray::array![[1.0, 1.0], [0.0, f64::NAN], [3.0, 3.0], [2.0, 2.0]];
         let groups = [0, 0, 1, 1];
-        let omit =
-            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Omit).unwrap();
-        assert_eq!(omit, vec![1.0, 1.0]);
-        let propagate =
-            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Propagate)
-                .unwrap();
+        let taus = |groups: &[i64], policy| {
+            kendalltau_across_groups(x.view(), &y, groups, Variant::A, policy)
+        };
+        assert_eq!(taus(&groups, NanPolicy::Omit).unwrap(), vec![1.0, 1.0]);
+        let propagate = taus(&groups, NanPolicy::Propagate).unwrap();
         assert!(propagate[0] == 1.0 && propagate[1].is_nan());
-        assert!(
-            kendalltau_across_groups(&columns, &y, &groups, Variant::A, NanPolicy::Raise).is_err()
-        );
-        assert!(
-            kendalltau_across_groups(&columns, &y, &[0, 1], Variant::A, NanPolicy::Omit).is_err()
-        );
+        assert!(taus(&groups, NanPolicy::Raise).is_err());
+        assert!(taus(&[0, 1], NanPolicy::Omit).is_err());
+        let e = taus(&[0, -1, 1, 1], NanPolicy::Omit).unwrap_err();
+        assert_eq!(e.to_string(), "groups: expected ids >= 0");
+        // Any strides: the columns of the transpose are the rows of x.
+        let xt = x.t().to_owned();
+        let rows = kendalltau_across_groups(xt.t(), &y, &groups, Variant::A, NanPolicy::Omit);
+        assert_eq!(rows.unwrap(), vec![1.0, 1.0]);
     }
 }

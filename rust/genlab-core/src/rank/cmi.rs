@@ -410,6 +410,7 @@ pub fn conditional_mutual_information(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ArrayView2;
 
     #[test]
     fn subsets_enumerated_in_order() {
@@ -448,7 +449,7 @@ mod tests {
                 }
             }
         }
-        let codes = Codes::new(&data, 18, 3).unwrap();
+        let codes = Codes::new(ArrayView2::from_shape((18, 3), &data).unwrap()).unwrap();
         let min_score = |m: &[f64]| {
             conditional_mutual_information(
                 m,

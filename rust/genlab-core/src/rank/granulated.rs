@@ -170,6 +170,7 @@ pub fn granulated_kendall(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ArrayView2;
 
     /// 3 x 3 grid, `seeds` runs per configuration; gap = a + 10 b + seed noise smaller than the
     /// configuration steps, so the gap itself orders every pair of configurations correctly.
@@ -191,7 +192,7 @@ mod tests {
     fn configuration_perfect_measure_scores_one_with_any_number_of_seeds() {
         for seeds in 1..=4 {
             let (data, gap) = grid(seeds);
-            let codes = Codes::new(&data, gap.len(), 2).unwrap();
+            let codes = Codes::new(ArrayView2::from_shape((gap.len(), 2), &data).unwrap()).unwrap();
             // Configuration-perfect but reversed within each configuration: the within-seed
             // order must not matter.
             let measure: Vec<f64> = gap
@@ -221,7 +222,7 @@ mod tests {
     #[test]
     fn tau_c_needs_averaged_replicates() {
         let (data, gap) = grid(2);
-        let codes = Codes::new(&data, gap.len(), 2).unwrap();
+        let codes = Codes::new(ArrayView2::from_shape((gap.len(), 2), &data).unwrap()).unwrap();
         let run = |r| granulated_kendall(&gap, &gap, &codes, Variant::C, r, NanPolicy::Raise);
         assert!(run(Replicates::Pairs).is_err());
         assert_eq!(run(Replicates::Average).unwrap().psi, 1.0);
@@ -233,7 +234,7 @@ mod tests {
         // configuration (two seeds) and is skipped, not scored from its seed pair.
         let data = [0, 0, 0, 0, 0, 1, 0, 1, 1, 0, 1, 0];
         let gap = [0.0, 0.1, 1.0, 1.1, 2.0, 2.1];
-        let codes = Codes::new(&data, 6, 2).unwrap();
+        let codes = Codes::new(ArrayView2::from_shape((6, 2), &data).unwrap()).unwrap();
         let g = granulated_kendall(
             &gap,
             &gap,

@@ -1,8 +1,10 @@
 //! Hyperparameter grids as integer codes: which models share a configuration, and which form a
 //! "cell" along an axis (every other hyperparameter fixed).
 
+use ndarray::ArrayView2;
+
 use super::NanPolicy;
-use crate::error::{Error, Result, parse_option};
+use crate::error::{Error, Result, parse_option, row_major};
 
 /// How runs that share a configuration (replicates: the seeds of one configuration) enter a
 /// coefficient over the grid.
@@ -30,25 +32,22 @@ impl Replicates {
     }
 }
 
-/// Hyperparameter codes of n models over k axes, row-major (`codes[i * k + a]` is model i's value
-/// on axis a, encoded as a non-negative integer; equal values have equal codes).
+/// Hyperparameter codes of n models over k axes (`codes[[i, a]]` is model i's value on axis a,
+/// encoded as a non-negative integer; equal values have equal codes).
 #[derive(Debug, Clone, Copy)]
 pub struct Codes<'a> {
+    /// Row-major: model i's codes are `data[i * n_axes..(i + 1) * n_axes]`.
     data: &'a [i64],
     n_models: usize,
     n_axes: usize,
 }
 
 impl<'a> Codes<'a> {
-    /// Wraps row-major codes; checks the size and that codes are non-negative.
-    pub fn new(data: &'a [i64], n_models: usize, n_axes: usize) -> Result<Self> {
-        if data.len() != n_models * n_axes {
-            return Err(Error::shape(
-                "hparams",
-                format!("{n_models} x {n_axes} codes"),
-                format!("{} values", data.len()),
-            ));
-        }
+    /// Wraps codes of shape (n_models, n_axes); checks that the array is C-contiguous and that
+    /// codes are non-negative.
+    pub fn new(codes: ArrayView2<'a, i64>) -> Result<Self> {
+        let (n_models, n_axes) = codes.dim();
+        let data = row_major("hparams", &codes)?;
         if let Some(i) = data.iter().position(|&c| c < 0) {
             return Err(Error::invalid(
                 "hparams",
@@ -233,8 +232,8 @@ mod tests {
     #[test]
     fn cells_and_subset_ids() {
         // 2 x 2 grid, one model per config, plus a second seed of config (0, 1).
-        let data = [0, 0, 0, 1, 1, 0, 1, 1, 0, 1];
-        let codes = Codes::new(&data, 5, 2).unwrap();
+        let data = ndarray::array![[0, 0], [0, 1], [1, 0], [1, 1], [0, 1]];
+        let codes = Codes::new(data.view()).unwrap();
         let all: Vec<usize> = (0..5).collect();
         assert_eq!(codes.cells(&all, 0), vec![vec![0, 2], vec![1, 3, 4]]);
         assert_eq!(codes.cells(&all, 1), vec![vec![0, 1, 4], vec![2, 3]]);
@@ -246,6 +245,11 @@ mod tests {
         assert_eq!((ids, k), (vec![0, 1, 0, 1, 1], 2));
         let (ids, k) = codes.subset_ids(&all, &[]);
         assert_eq!((ids, k), (vec![0; 5], 1));
-        assert!(Codes::new(&data, 4, 2).is_err());
+        let e = Codes::new(data.t()).unwrap_err().to_string();
+        assert!(e.starts_with("hparams: expected a C-contiguous"), "{e}");
+        let e = Codes::new(ndarray::array![[0, -1]].view())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "hparams: code at flat index 1 is negative");
     }
 }

@@ -2,8 +2,10 @@
 //! tau-a), its batched forms, the granulated Kendall coefficient, the
 //! conditional-mutual-information score and the robust sign-error.
 //!
-//! Formulas: `docs/formulas/ranking.md`. All functions take measures and gaps as f64 slices;
-//! hyperparameters arrive as integer codes (one column per axis), already encoded by the caller.
+//! Formulas: `docs/formulas/ranking.md`. As everywhere in the core, 1-D data (measures, gaps,
+//! group ids) enters as a slice and every multi-dimensional array as an ndarray view: X of the
+//! batched forms is an `ArrayView2` (n observations, m columns; any strides), hyperparameters an
+//! `ArrayView2<i64>` of integer codes (one column per axis), already encoded by the caller.
 
 pub mod across;
 pub mod cmi;
@@ -17,6 +19,7 @@ pub mod sign_error;
 
 use std::borrow::Cow;
 
+use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, format_bytes, parse_option};
@@ -229,12 +232,13 @@ pub fn tau_from_counts(c: &PairCounts, opts: &TauOptions) -> Result<TauResult> {
     })
 }
 
-fn check_same_length(x: &[f64], y: &[f64], x_name: &str, y_name: &str) -> Result<()> {
-    if x.len() != y.len() {
+/// An error naming `y_name` when its length is not that of `x_name`.
+fn check_same_length(x_len: usize, y_len: usize, x_name: &str, y_name: &str) -> Result<()> {
+    if x_len != y_len {
         return Err(Error::shape(
             y_name,
-            format!("the same length as {x_name} ({})", x.len()),
-            format!("length {}", y.len()),
+            format!("the same length as {x_name} ({x_len})"),
+            format!("length {y_len}"),
         ));
     }
     Ok(())
@@ -289,7 +293,7 @@ pub fn kendalltau_in(
     opts: &TauOptions,
     workspace: &mut KendallWorkspace,
 ) -> Result<TauResult> {
-    check_same_length(x, y, "x", "y")?;
+    check_same_length(x.len(), y.len(), "x", "y")?;
     let Some((x, y)) = apply_nan_policy(x, y, opts.nan_policy, "x", "y")? else {
         return Ok(TauResult::nan(x.len() as u64));
     };
@@ -297,6 +301,11 @@ pub fn kendalltau_in(
         return Ok(TauResult::nan(x.len() as u64));
     }
     tau_from_counts(&pair_counts_in(&x, &y, workspace), opts)
+}
+
+/// The columns of X (n observations, m columns; any strides), each copied to its own vector.
+pub(crate) fn columns_of(x: ArrayView2<'_, f64>) -> Vec<Vec<f64>> {
+    x.columns().into_iter().map(|c| c.to_vec()).collect()
 }
 
 /// Which columns of X hold a NaN; under [`NanPolicy::Raise`], an error naming the first one.
@@ -314,14 +323,15 @@ fn columns_with_nan(columns: &[Vec<f64>], nan_policy: NanPolicy) -> Result<Vec<b
     }
 }
 
-/// Kendall's tau of every column against `y`, in parallel over columns. `y` is ranked once.
+/// Kendall's tau of every column of X (n observations, m columns) against `y` (n), in parallel
+/// over columns. `y` is ranked once.
 pub fn kendalltau_many(
-    columns: &[Vec<f64>],
+    x: ArrayView2<'_, f64>,
     y: &[f64],
     opts: &TauOptions,
 ) -> Result<Vec<TauResult>> {
-    for col in columns {
-        check_same_length(y, col, "y", "X")?;
+    if x.ncols() > 0 {
+        check_same_length(y.len(), x.nrows(), "y", "X")?;
     }
     let y_has_nan = y.iter().any(|v| v.is_nan());
     if y_has_nan && opts.nan_policy == NanPolicy::Raise {
@@ -330,7 +340,8 @@ pub fn kendalltau_many(
             "the input contains NaN (nan_policy=\"raise\")",
         ));
     }
-    let col_has_nan = columns_with_nan(columns, opts.nan_policy)?;
+    let columns = columns_of(x);
+    let col_has_nan = columns_with_nan(&columns, opts.nan_policy)?;
     // Columns without NaN share y's ranking (when y has none either); the rest go one by one.
     let shared: Vec<usize> = if y_has_nan || y.len() < 2 {
         Vec::new()
@@ -361,8 +372,8 @@ pub fn kendalltau_many(
 }
 
 /// Refuses a [`kendalltau_matrix`] of m columns of n observations whose working memory (the m x m
-/// output and the list of column pairs, 8 + 8 bytes per entry, and each column's ranks) would
-/// exceed `memory_limit` bytes. Callers that copy the input first check before copying.
+/// output and the list of column pairs, 8 + 8 bytes per entry, and each column's copy and ranks)
+/// would exceed `memory_limit` bytes.
 pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
     let needed = 16.0 * (m as f64) * (m as f64) + 24.0 * (m as f64) * (n as f64);
     if needed <= memory_limit {
@@ -379,31 +390,24 @@ pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
     })
 }
 
-/// The m x m matrix (row-major) of pairwise Kendall taus between columns, pandas' `corr("kendall")`
-/// semantics: pairwise-complete observations under [`NanPolicy::Omit`], 1 on the diagonal whenever
-/// the column has at least one value, NaN where undefined.
+/// The m x m matrix of pairwise Kendall taus between the columns of X (n observations, m
+/// columns), pandas' `corr("kendall")` semantics: pairwise-complete observations under
+/// [`NanPolicy::Omit`], 1 on the diagonal whenever the column has at least one value, NaN where
+/// undefined.
 ///
 /// The output grows as m^2: a matrix whose working memory would exceed `memory_limit` bytes is
-/// refused before anything is allocated ([`check_matrix_size`]).
+/// refused before anything is allocated, the copies of the columns included
+/// ([`check_matrix_size`]).
 pub fn kendalltau_matrix(
-    columns: &[Vec<f64>],
+    x: ArrayView2<'_, f64>,
     variant: Variant,
     nan_policy: NanPolicy,
     memory_limit: f64,
-) -> Result<Vec<f64>> {
-    let m = columns.len();
-    let n = columns.first().map_or(0, Vec::len);
+) -> Result<Array2<f64>> {
+    let (n, m) = x.dim();
     check_matrix_size(m, n, memory_limit)?;
-    for col in columns {
-        if col.len() != n {
-            return Err(Error::shape(
-                "X",
-                format!("columns of length {n}"),
-                format!("length {}", col.len()),
-            ));
-        }
-    }
-    let has_nan = columns_with_nan(columns, nan_policy)?;
+    let columns = columns_of(x);
+    let has_nan = columns_with_nan(&columns, nan_policy)?;
     let ranked: Vec<Option<Ranked>> = columns
         .par_iter()
         .zip(&has_nan)
@@ -447,17 +451,17 @@ pub fn kendalltau_matrix(
             }
         })
         .collect();
-    let mut out = vec![f64::NAN; m * m];
+    let mut out = Array2::from_elem((m, m), f64::NAN);
     for (&(i, j), &v) in pairs.iter().zip(&values) {
-        out[i * m + j] = v;
-        out[j * m + i] = v;
+        out[[i, j]] = v;
+        out[[j, i]] = v;
     }
     for (i, col) in columns.iter().enumerate() {
         let valid = match nan_policy {
             NanPolicy::Omit => col.iter().any(|v| !v.is_nan()),
             _ => n >= 1 && !has_nan[i],
         };
-        out[i * m + i] = if valid { 1.0 } else { f64::NAN };
+        out[[i, i]] = if valid { 1.0 } else { f64::NAN };
     }
     Ok(out)
 }
@@ -471,6 +475,8 @@ fn kendalltau_statistic_only(x: &[f64], y: &[f64], opts: &TauOptions) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::ShapeBuilder;
+
     use super::*;
 
     #[test]
@@ -557,7 +563,8 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mat = kendalltau_matrix(&cols, Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap();
+        let x = Array2::from_shape_fn((60, 4), |(i, j)| cols[j][i]);
+        let mat = kendalltau_matrix(x.view(), Variant::B, NanPolicy::Omit, f64::INFINITY).unwrap();
         for i in 0..4 {
             for j in 0..4 {
                 let expected = if i == j {
@@ -567,8 +574,18 @@ mod tests {
                         .unwrap()
                         .statistic
                 };
-                assert!((mat[i * 4 + j] - expected).abs() < 1e-15);
+                assert!((mat[[i, j]] - expected).abs() < 1e-15);
             }
         }
+        // Any strides: the same matrix (and the same taus against one column) from a
+        // column-major copy.
+        let fortran = Array2::from_shape_fn((60, 4).f(), |(i, j)| cols[j][i]);
+        assert!(!fortran.is_standard_layout());
+        let again = kendalltau_matrix(fortran.view(), Variant::B, NanPolicy::Omit, f64::INFINITY);
+        assert_eq!(again.unwrap(), mat);
+        let opts = TauOptions::default();
+        let many = kendalltau_many(fortran.view(), &cols[1], &opts).unwrap();
+        assert_eq!(many, kendalltau_many(x.view(), &cols[1], &opts).unwrap());
+        assert_eq!(many[1].statistic, 1.0);
     }
 }

@@ -226,6 +226,7 @@ pub fn sign_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::ArrayView2;
 
     #[test]
     fn environments_of_a_small_grid() {
@@ -240,7 +241,7 @@ mod tests {
                 }
             }
         }
-        let codes = Codes::new(&data, 8, 2).unwrap();
+        let codes = Codes::new(ArrayView2::from_shape((8, 2), &data).unwrap()).unwrap();
         let envs = sign_error(
             &gap,
             &gap,

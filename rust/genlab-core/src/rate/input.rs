@@ -1,12 +1,16 @@
-//! The arrays the rate kernels read: token groups (Z, or already-projected ZU) and subspaces (U).
-//! Shapes are validated when they are wrapped; the values of U then too, those of a token group
-//! when a kernel reads it (the check then runs on data already in cache, in parallel).
+//! The arrays the rate kernels read: token groups (Z, or already-projected ZU) and subspaces (U),
+//! wrapped from C-contiguous ndarray views. Shapes and layout are validated when they are
+//! wrapped; the values of U then too, those of a token group when a kernel reads it (the check
+//! then runs on data already in cache, in parallel).
+
+use ndarray::{ArrayView3, ArrayView4};
 
 pub use crate::element::Element;
-use crate::error::{Error, Result, all_finite, check_finite};
+use crate::error::{Error, Result, all_finite, check_finite, row_major};
 
-/// `count` matrices of `tokens` rows (tokens) by `dim` columns (features), row-major and
-/// contiguous: `data[(g * tokens + i) * dim + j]` is feature j of token i in group g.
+/// `count` matrices of `tokens` rows (tokens) by `dim` columns (features), read in place from a
+/// C-contiguous (groups, N, d) array: `data[(g * tokens + i) * dim + j]` is feature j of token i
+/// in group g.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenGroups<'a, T> {
     pub(crate) name: &'a str,
@@ -17,17 +21,12 @@ pub struct TokenGroups<'a, T> {
 }
 
 impl<'a, T: Element> TokenGroups<'a, T> {
-    /// Wraps `data` as `count` groups of shape (`tokens`, `dim`). `name` is the argument name used
-    /// in error messages ("Z", "ZU"). Errors: a length that does not match the shape, zero tokens
-    /// or features. Zero groups are accepted (the results are empty). NaN or infinity is reported
-    /// by the functions that read the groups, as [`Error::NonFinite`] with the first flat index.
-    pub fn new(
-        name: &'a str,
-        data: &'a [T],
-        count: usize,
-        tokens: usize,
-        dim: usize,
-    ) -> Result<Self> {
+    /// Wraps `z` of shape (groups, N, d). `name` is the argument name used in error messages
+    /// ("Z", "ZU"). Errors: zero tokens or features, an array that is not C-contiguous. Zero
+    /// groups are accepted (the results are empty). NaN or infinity is reported by the functions
+    /// that read the groups, as [`Error::NonFinite`] with the first flat index.
+    pub fn new(name: &'a str, z: ArrayView3<'a, T>) -> Result<Self> {
+        let (count, tokens, dim) = z.dim();
         if tokens == 0 || dim == 0 {
             return Err(Error::shape(
                 name,
@@ -35,20 +34,9 @@ impl<'a, T: Element> TokenGroups<'a, T> {
                 format!("groups of shape ({tokens}, {dim})"),
             ));
         }
-        let expected = count
-            .checked_mul(tokens)
-            .and_then(|v| v.checked_mul(dim))
-            .ok_or_else(|| Error::invalid(name, "the shape overflows usize"))?;
-        if data.len() != expected {
-            return Err(Error::shape(
-                name,
-                format!("{expected} values ({count} groups of {tokens} x {dim})"),
-                format!("{} values", data.len()),
-            ));
-        }
         Ok(TokenGroups {
             name,
-            data,
+            data: row_major(name, &z)?,
             count,
             tokens,
             dim,
@@ -87,8 +75,41 @@ impl<'a, T: Element> TokenGroups<'a, T> {
     }
 }
 
+/// Already-projected tokens Z_b U_k: B x K token groups of shape (N, p), group b * K + k being
+/// Z_b U_k, read in place from a C-contiguous (B, K, N, p) array.
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectedTokens<'a, T> {
+    pub(crate) groups: TokenGroups<'a, T>,
+    pub(crate) heads: usize,
+}
+
+impl<'a, T: Element> ProjectedTokens<'a, T> {
+    /// Wraps `zu` of shape (B, K, N, p); `name` as in [`TokenGroups::new`], whose errors apply,
+    /// and K must be at least 1.
+    pub fn new(name: &'a str, zu: ArrayView4<'a, T>) -> Result<Self> {
+        let (batch, heads, tokens, dim) = zu.dim();
+        let data = row_major(name, &zu)?;
+        // The same values seen as (B * K, N, p): cannot fail for the slice of a (B, K, N, p) view.
+        let merged = ArrayView3::from_shape((batch * heads, tokens, dim), data)
+            .map_err(|e| Error::invalid(name, e.to_string()))?;
+        let groups = TokenGroups::new(name, merged)?;
+        if heads == 0 {
+            return Err(Error::shape(
+                "heads",
+                format!(
+                    "a positive divisor of the number of groups ({})",
+                    groups.count
+                ),
+                heads.to_string(),
+            ));
+        }
+        Ok(ProjectedTokens { groups, heads })
+    }
+}
+
 /// The subspaces U_1..U_K of the compressed coding rate: `heads` matrices of shape
-/// (`dim`, `sub_dim`), row-major and contiguous, `data[(k * dim + i) * sub_dim + j]` = U_k[i, j].
+/// (`dim`, `sub_dim`), read in place from a C-contiguous (K, d, p) array,
+/// `data[(k * dim + i) * sub_dim + j]` = U_k[i, j].
 #[derive(Debug, Clone, Copy)]
 pub struct Subspaces<'a> {
     pub(crate) data: &'a [f64],
@@ -98,9 +119,10 @@ pub struct Subspaces<'a> {
 }
 
 impl<'a> Subspaces<'a> {
-    /// Wraps U of shape (`heads`, `dim`, `sub_dim`). Errors: a length that does not match, a zero
-    /// axis, NaN or infinity.
-    pub fn new(data: &'a [f64], heads: usize, dim: usize, sub_dim: usize) -> Result<Self> {
+    /// Wraps U of shape (K, d, p). Errors: a zero axis, an array that is not C-contiguous, NaN or
+    /// infinity.
+    pub fn new(u: ArrayView3<'a, f64>) -> Result<Self> {
+        let (heads, dim, sub_dim) = u.dim();
         if heads == 0 || dim == 0 || sub_dim == 0 {
             return Err(Error::shape(
                 "U",
@@ -108,14 +130,7 @@ impl<'a> Subspaces<'a> {
                 format!("({heads}, {dim}, {sub_dim})"),
             ));
         }
-        let expected = heads * dim * sub_dim;
-        if data.len() != expected {
-            return Err(Error::shape(
-                "U",
-                format!("{expected} values ({heads} x {dim} x {sub_dim})"),
-                format!("{} values", data.len()),
-            ));
-        }
+        let data = row_major("U", &u)?;
         check_finite("U", data)?;
         Ok(Subspaces {
             data,
@@ -154,20 +169,29 @@ impl<'a> Subspaces<'a> {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::ArrayView3;
+
     use super::*;
+
+    fn view<T>(data: &[T], shape: (usize, usize, usize)) -> ArrayView3<'_, T> {
+        ArrayView3::from_shape(shape, data).unwrap()
+    }
 
     #[test]
     fn rejects_bad_shapes_and_values() {
         let data = [1.0f64; 12];
-        assert!(TokenGroups::new("Z", &data, 2, 3, 2).is_ok());
-        let e = TokenGroups::new("Z", &data, 2, 3, 3).unwrap_err();
-        assert!(e.to_string().contains("18 values"), "{e}");
-        let e = TokenGroups::new("Z", &data[..0], 2, 0, 3).unwrap_err();
+        assert!(TokenGroups::new("Z", view(&data, (2, 3, 2))).is_ok());
+        let e = TokenGroups::new("Z", view(&data[..0], (2, 0, 3))).unwrap_err();
         assert!(e.to_string().starts_with("Z:"), "{e}");
+        let e = TokenGroups::new("Z", view(&data, (2, 3, 2)).reversed_axes()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("Z: expected a C-contiguous"),
+            "{e}"
+        );
         let mut bad = data;
         bad[7] = f64::NAN;
         bad[10] = f64::INFINITY;
-        let groups = TokenGroups::new("Z", &bad, 2, 3, 2).unwrap();
+        let groups = TokenGroups::new("Z", view(&bad, (2, 3, 2))).unwrap();
         assert!(groups.group(0).is_ok());
         let e = groups.group(1).unwrap_err();
         assert_eq!(
@@ -180,23 +204,28 @@ mod tests {
         let big: Vec<f32> = (0..10 * crate::error::SCAN_CHUNK + 10)
             .map(|i| if i > 100_000 { f32::INFINITY } else { 0.5 })
             .collect();
-        let groups = TokenGroups::new("ZU", &big, 10, 1, big.len() / 10).unwrap();
+        let groups = TokenGroups::new("ZU", view(&big, (10, 1, big.len() / 10))).unwrap();
         let e = groups.group(9).map(|_| ()).unwrap_err();
         assert!(e.to_string().contains("index 100001"), "{e}");
-        let e = Subspaces::new(&[1.0, f64::NAN], 1, 1, 2).unwrap_err();
+        let e = Subspaces::new(view(&[1.0, f64::NAN], (1, 1, 2))).unwrap_err();
         assert!(e.to_string().contains("index 1"), "{e}");
+        let e = Subspaces::new(view(&data, (2, 3, 2)).reversed_axes()).unwrap_err();
+        assert!(
+            e.to_string().starts_with("U: expected a C-contiguous"),
+            "{e}"
+        );
     }
 
     #[test]
     fn subspaces_must_fit_z() {
         let u = [0.0; 12];
-        let s = Subspaces::new(&u, 2, 3, 2).unwrap();
+        let s = Subspaces::new(view(&u, (2, 3, 2))).unwrap();
         let z = [0.0f64; 6];
-        let z3 = TokenGroups::new("Z", &z, 1, 2, 3).unwrap();
+        let z3 = TokenGroups::new("Z", view(&z, (1, 2, 3))).unwrap();
         assert!(s.check_fits(&z3).is_ok());
-        let z2 = TokenGroups::new("Z", &z, 1, 3, 2).unwrap();
+        let z2 = TokenGroups::new("Z", view(&z, (1, 3, 2))).unwrap();
         let e = s.check_fits(&z2).unwrap_err();
         assert!(e.to_string().contains("d = 2"), "{e}");
-        assert!(Subspaces::new(&u, 0, 3, 2).is_err());
+        assert!(Subspaces::new(view(&u[..0], (0, 3, 2))).is_err());
     }
 }

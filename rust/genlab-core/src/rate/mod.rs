@@ -1,8 +1,10 @@
 //! Coding rates and sparse rate reduction over many token groups (CRATE, Yu et al. 2023; SRR
 //! measure, Hu et al. 2024). Formulas and conventions: `docs/formulas/rate.md`.
 //!
-//! A group is a matrix Z of N tokens (rows) by d features. With `eps` the distortion epsilon (not
-//! epsilon^2):
+//! A group is a matrix Z of N tokens (rows) by d features. Like every multi-dimensional array of
+//! the core, the groups enter as ndarray views (here C-contiguous): [`TokenGroups`] from a
+//! (groups, N, d) view, [`ProjectedTokens`] from (B, K, N, p), [`Subspaces`] from (K, d, p). With
+//! `eps` the distortion epsilon (not epsilon^2):
 //!
 //! - [`coding_rate`]: R(Z) = 1/2 logdet(I + d/(N eps^2) Z^T Z);
 //! - [`compressed_coding_rate`]: R^c(Z; U) = sum_k 1/2 logdet(I + p/(N eps^2) (Z U_k)^T (Z U_k)),
@@ -23,7 +25,7 @@ mod kernel;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::error::{Error, Result, parse_option};
-pub use input::{Element, Subspaces, TokenGroups};
+pub use input::{Element, ProjectedTokens, Subspaces, TokenGroups};
 use kernel::{HalfLogdet, Workspace, half_logdet_shifted_gram, logdet_flops, map_groups};
 pub use kernel::{JITTER_TRIES, jitter_scale};
 
@@ -144,22 +146,14 @@ fn sum_heads(parts: &[HalfLogdet], heads: usize) -> Rates {
     }
 }
 
-/// The compressed coding rate of already-projected tokens: `zu` holds B * K groups, in order
-/// (b, k), group b * K + k being Z_b U_k of shape (N, p). Returns one value per b:
+/// The compressed coding rate of already-projected tokens: `zu` holds the B x K groups Z_b U_k
+/// of shape (N, p). Returns one value per b:
 /// sum_k 1/2 logdet(I + p/(N eps^2) (Z_b U_k)^T (Z_b U_k)).
 pub fn compressed_coding_rate_projected<T: Element>(
-    zu: &TokenGroups<'_, T>,
-    heads: usize,
+    zu: &ProjectedTokens<'_, T>,
     opts: &RateOptions,
 ) -> Result<Rates> {
-    if heads == 0 || !zu.count.is_multiple_of(heads) {
-        return Err(Error::shape(
-            "heads",
-            format!("a positive divisor of the number of groups ({})", zu.count),
-            heads.to_string(),
-        ));
-    }
-    Ok(sum_heads(&group_rates(zu, opts)?, heads))
+    Ok(sum_heads(&group_rates(&zu.groups, opts)?, zu.heads))
 }
 
 /// The compressed coding rate R^c(Z; U) = sum_k 1/2 logdet(I + p/(N eps^2) (Z U_k)^T (Z U_k)) of

@@ -1,5 +1,7 @@
 //! Tests of the public rate functions against a textbook reference.
 
+use ndarray::{ArrayView3, ArrayView4};
+
 use super::*;
 
 /// Deterministic values in [-0.5, 0.5).
@@ -53,6 +55,26 @@ fn project(z: &[f64], u: &[f64], n: usize, d: usize, p: usize) -> Vec<f64> {
     out
 }
 
+/// `count` groups of shape (`tokens`, `dim`) from row-major `data`.
+fn groups<'a, T: Element>(
+    name: &'a str,
+    data: &'a [T],
+    count: usize,
+    tokens: usize,
+    dim: usize,
+) -> TokenGroups<'a, T> {
+    TokenGroups::new(
+        name,
+        ArrayView3::from_shape((count, tokens, dim), data).unwrap(),
+    )
+    .unwrap()
+}
+
+/// `heads` subspaces of shape (`dim`, `sub_dim`) from row-major `data`.
+fn subspaces(data: &[f64], heads: usize, dim: usize, sub_dim: usize) -> Subspaces<'_> {
+    Subspaces::new(ArrayView3::from_shape((heads, dim, sub_dim), data).unwrap()).unwrap()
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-11 * a.abs().max(b.abs()).max(1.0)
 }
@@ -63,9 +85,9 @@ const EPS: f64 = 0.7;
 fn coding_rate_of_every_group_matches_the_reference() {
     let (count, n, d) = (5, 9, 4);
     let z = pseudo_random(count * n * d, 1);
-    let groups = TokenGroups::new("Z", &z, count, n, d).unwrap();
+    let zg = groups("Z", &z, count, n, d);
     let opts = RateOptions::new(EPS, false).unwrap();
-    let r = coding_rate(&groups, &opts).unwrap();
+    let r = coding_rate(&zg, &opts).unwrap();
     assert_eq!(r.jittered_groups, 0);
     let a = d as f64 / (n as f64 * EPS * EPS);
     for g in 0..count {
@@ -80,8 +102,8 @@ fn float32_input_is_computed_in_float64() {
     let z32: Vec<f32> = z64.iter().map(|&v| v as f32).collect();
     let widened: Vec<f64> = z32.iter().map(|&v| f64::from(v)).collect();
     let opts = RateOptions::new(0.3, true).unwrap();
-    let r32 = coding_rate(&TokenGroups::new("Z", &z32, 3, 6, 8).unwrap(), &opts).unwrap();
-    let r64 = coding_rate(&TokenGroups::new("Z", &widened, 3, 6, 8).unwrap(), &opts).unwrap();
+    let r32 = coding_rate(&groups("Z", &z32, 3, 6, 8), &opts).unwrap();
+    let r64 = coding_rate(&groups("Z", &widened, 3, 6, 8), &opts).unwrap();
     assert_eq!(r32, r64);
 }
 
@@ -90,8 +112,8 @@ fn compressed_rate_with_u_equals_projected_and_reference() {
     let (b, n, d, k, p) = (3, 7, 6, 2, 4);
     let z = pseudo_random(b * n * d, 3);
     let u = pseudo_random(k * d * p, 4);
-    let zg = TokenGroups::new("Z", &z, b, n, d).unwrap();
-    let us = Subspaces::new(&u, k, d, p).unwrap();
+    let zg = groups("Z", &z, b, n, d);
+    let us = subspaces(&u, k, d, p);
     for normalize in [false, true] {
         let opts = RateOptions::new(EPS, normalize).unwrap();
         let rc = compressed_coding_rate(&zg, &us, &opts).unwrap();
@@ -107,8 +129,9 @@ fn compressed_rate_with_u_equals_projected_and_reference() {
                 ));
             }
         }
-        let zu = TokenGroups::new("ZU", &projected, b * k, n, p).unwrap();
-        let rp = compressed_coding_rate_projected(&zu, k, &opts).unwrap();
+        let zu = ArrayView4::from_shape((b, k, n, p), &projected).unwrap();
+        let zu = ProjectedTokens::new("ZU", zu).unwrap();
+        let rp = compressed_coding_rate_projected(&zu, &opts).unwrap();
         let a = p as f64 / (n as f64 * EPS * EPS);
         for bi in 0..b {
             let want: f64 = (0..k)
@@ -139,14 +162,14 @@ fn identity_blocks_give_the_sum_of_block_coding_rates() {
         }
     }
     let opts = RateOptions::new(EPS, false).unwrap();
-    let zg = TokenGroups::new("Z", &z, 1, n, d).unwrap();
-    let rc = compressed_coding_rate(&zg, &Subspaces::new(&u, k, d, p).unwrap(), &opts).unwrap();
+    let zg = groups("Z", &z, 1, n, d);
+    let rc = compressed_coding_rate(&zg, &subspaces(&u, k, d, p), &opts).unwrap();
     let blocks: f64 = (0..k)
         .map(|ki| {
             let block: Vec<f64> = (0..n)
                 .flat_map(|i| z[i * d + ki * p..i * d + (ki + 1) * p].to_vec())
                 .collect();
-            let bg = TokenGroups::new("Z", &block, 1, n, p).unwrap();
+            let bg = groups("Z", &block, 1, n, p);
             coding_rate(&bg, &opts).unwrap().values[0]
         })
         .sum();
@@ -159,8 +182,8 @@ fn reductions_combine_the_terms() {
     let mut z = pseudo_random(b * n * d, 6);
     z.iter_mut().step_by(3).for_each(|v| *v = 0.0);
     let u = pseudo_random(k * d * p, 7);
-    let zg = TokenGroups::new("Z", &z, b, n, d).unwrap();
-    let us = Subspaces::new(&u, k, d, p).unwrap();
+    let zg = groups("Z", &z, b, n, d);
+    let us = subspaces(&u, k, d, p);
     let opts = RateOptions::new(EPS, false).unwrap();
     let r = coding_rate(&zg, &opts).unwrap().values;
     let rc = compressed_coding_rate(&zg, &us, &opts).unwrap().values;
@@ -187,7 +210,7 @@ fn reductions_combine_the_terms() {
 fn results_do_not_depend_on_the_thread_count() {
     let (b, n, d) = (64, 65, 48);
     let z = pseudo_random(b * n * d, 8);
-    let zg = TokenGroups::new("Z", &z, b, n, d).unwrap();
+    let zg = groups("Z", &z, b, n, d);
     let opts = RateOptions::new(0.5, false).unwrap();
     let run = |threads: usize| {
         rayon::ThreadPoolBuilder::new()
@@ -202,7 +225,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn empty_batches_give_empty_results() {
     let z: [f64; 0] = [];
-    let zg = TokenGroups::new("Z", &z, 0, 3, 2).unwrap();
+    let zg = groups("Z", &z, 0, 3, 2);
     let opts = RateOptions::new(1.0, false).unwrap();
     assert!(coding_rate(&zg, &opts).unwrap().values.is_empty());
     assert!(sparsity(&zg, Sparsity::L0).unwrap().is_empty());
@@ -213,9 +236,9 @@ fn non_finite_tokens_are_errors_naming_the_first() {
     let mut z = pseudo_random(4 * 3 * 2, 12);
     z[20] = f64::NAN;
     z[13] = f64::NEG_INFINITY;
-    let zg = TokenGroups::new("Z", &z, 4, 3, 2).unwrap();
+    let zg = groups("Z", &z, 4, 3, 2);
     let u = pseudo_random(2 * 2, 13);
-    let us = Subspaces::new(&u, 1, 2, 2).unwrap();
+    let us = subspaces(&u, 1, 2, 2);
     let opts = RateOptions::new(1.0, false).unwrap();
     let want = Error::NonFinite {
         name: "Z".into(),
@@ -238,14 +261,15 @@ fn bad_options_are_errors() {
     }
     let z = pseudo_random(2 * 3 * 4, 9);
     let u = pseudo_random(4 * 2, 10);
-    let zg = TokenGroups::new("Z", &z, 2, 3, 4).unwrap();
-    let us = Subspaces::new(&u, 1, 4, 2).unwrap();
+    let zg = groups("Z", &z, 2, 3, 4);
+    let us = subspaces(&u, 1, 4, 2);
     let opts = RateOptions::new(1.0, false).unwrap();
     let e = sparse_rate_reduction(&zg, &us, &opts, -1.0, Sparsity::L0).unwrap_err();
     assert!(e.to_string().starts_with("lam:"), "{e}");
-    assert!(compressed_coding_rate_projected(&zg, 3, &opts).is_err());
-    assert!(compressed_coding_rate_projected(&zg, 0, &opts).is_err());
-    let wrong = Subspaces::new(&u, 1, 2, 4).unwrap();
+    let no_heads = ArrayView4::from_shape((2, 0, 3, 4), &z[..0]).unwrap();
+    let e = ProjectedTokens::new("ZU", no_heads).unwrap_err();
+    assert!(e.to_string().starts_with("heads:"), "{e}");
+    let wrong = subspaces(&u, 1, 2, 4);
     assert!(compressed_coding_rate(&zg, &wrong, &opts).is_err());
     let e = Sparsity::parse("l2").unwrap_err();
     assert!(e.to_string().contains("\"l0\", \"l1\""), "{e}");

@@ -1,12 +1,13 @@
 //! The blocked kernel: block totals of both key sets, then per block of queries running states
 //! rebuilt from the totals and slid only inside the block (additions and subtractions stay short).
 
+use ndarray::Array3;
 use rayon::prelude::*;
 
 use super::approximation::Basis;
 use super::monomials::MonomialTable;
 use super::planner::{PolyPlan, PolyRequest, poly_plan};
-use crate::attention::{Dims, Mask, TensorInputs, check_scale, logit_bound};
+use crate::attention::{Dims, Mask, TensorInputs, check_scale, logit_bound_of, output};
 use crate::error::{Error, Result};
 
 /// Smallest block of queries (and rows) of the masked computation.
@@ -231,7 +232,8 @@ fn attend_block(
 }
 
 /// Tensor attention by the polynomial method, with the degree given or chosen from `tol` at the
-/// measured logit range ([`logit_bound`]). Returns the (batch, n, dv) outputs and the plan.
+/// measured logit range ([`crate::attention::logit_bound`]). Returns the (batch, n, dv) outputs
+/// and the plan.
 pub fn tensor_attention_poly(
     x: &TensorInputs<'_>,
     scale: f64,
@@ -240,15 +242,14 @@ pub fn tensor_attention_poly(
     tol: Option<f64>,
     basis: Basis,
     memory_limit: f64,
-) -> Result<(Vec<f64>, PolyPlan)> {
-    x.validate()?;
+) -> Result<(Array3<f64>, PolyPlan)> {
     check_scale(scale)?;
     let dims = x.dims;
     let Dims { batch, n, d, dv } = dims;
     let threads = rayon::current_num_threads();
     let blocks = Blocks::new(dims, threads);
     let plan = poly_plan(&PolyRequest {
-        logit_range: logit_bound(x.q, x.k1, x.k2, dims, scale)?,
+        logit_range: logit_bound_of(x.q, x.k1, x.k2, dims, scale)?,
         d,
         degree,
         tol,
@@ -314,5 +315,5 @@ pub fn tensor_attention_poly(
             ),
         )
     })?;
-    Ok((out, plan))
+    Ok((output(out, dims), plan))
 }
