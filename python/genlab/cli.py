@@ -8,6 +8,11 @@ study run CONFIG --out DIR / study rank DIR / study report DIR [--out OUT] / stu
     The study harness (see :mod:`genlab.study`). ``publish`` copies the store as one file into
     OUT and writes the report beside it: ``genlab study report OUT --out OUT`` then regenerates
     the same table, byte for byte.
+study export DIR [--format csv|parquet] [--out FILE]
+    One row per model (hyperparameters, gaps, every measure), readable by ``genlab rank``.
+rank TABLE --gap COLUMN --hparams a,b,c [--measures m1,m2 | --exclude ...] [--orientation m=-1]
+    Rank the measures of any results table (CSV, TSV, Parquet) as a study ranks its own
+    (:func:`genlab.study.tables.rank_table`); ``--report DIR`` writes the report too.
 """
 
 from __future__ import annotations
@@ -205,6 +210,110 @@ def _study_publish(args: argparse.Namespace) -> int:
     return _study_report(args, directory=args.target, out=args.target)
 
 
+def _study_export(args: argparse.Namespace) -> int:
+    from genlab.study.tables import export_study
+
+    out = args.out_file or str(Path(args.dir) / f"results.{args.format}")
+    try:
+        n = export_study(args.dir, out, format=args.format)
+    except ValueError as exc:
+        raise StudyCommandError(str(exc)) from None
+    print(f"{n} model(s) written to {out}")
+    return 0
+
+
+def _names(text: str | None) -> list[str] | None:
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _orientation_arg(text: str) -> dict[str, int]:
+    """``m1=-1,m2=+1`` as a mapping (argparse type: a bad entry is a usage error)."""
+    out: dict[str, int] = {}
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, sign = item.rpartition("=")
+        if not sep or not name or sign.strip() not in ("1", "+1", "-1"):
+            raise argparse.ArgumentTypeError(f"expected NAME=+1 or NAME=-1, got {item!r}")
+        out[name.strip()] = int(sign)
+    return out
+
+
+def _rank(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from genlab.study.config import RankingConfig
+    from genlab.study.report import ranking_markdown
+    from genlab.study.tables import rank_table
+
+    config = dataclasses.replace(
+        RankingConfig(),
+        exclude_nonconverged=not args.include_nonconverged,
+        tau=args.tau,
+        replicates=args.replicates,
+        bootstrap=args.bootstrap,
+    )
+    orientation: dict[str, int] = {}
+    for mapping in args.orientation or []:
+        orientation.update(mapping)
+    try:
+        table = rank_table(
+            args.table,
+            gap=args.gap,
+            hparams=_names(args.hparams) or [],
+            seed=None if args.seed == "" else args.seed,
+            measures=_names(args.measures),
+            exclude=_names(args.exclude) or [],
+            orientation=orientation,
+            config=config,
+            n_test=args.n_test,
+            report=args.report,
+        )
+    except ValueError as exc:
+        raise StudyCommandError(str(exc)) from None
+    print(ranking_markdown(table))
+    if args.report:
+        print(f"Report: {(Path(args.report) / 'report.html').resolve()}")
+    return 0
+
+
+def _add_rank_parser(sub: Any) -> None:
+    rank_ = sub.add_parser(
+        "rank", help="rank the measures of any results table (CSV, TSV, Parquet) against a gap"
+    )
+    rank_.add_argument("table", help="results table: one row per model")
+    rank_.add_argument("--gap", required=True, help="the column holding the generalization gap")
+    rank_.add_argument(
+        "--hparams", required=True, help="the hyperparameter columns, comma-separated"
+    )
+    rank_.add_argument(
+        "--seed", default="seed", help="the seed column, used when present ('' for none)"
+    )
+    which = rank_.add_mutually_exclusive_group()
+    which.add_argument("--measures", help="the measure columns (default: every numeric column)")
+    which.add_argument("--exclude", help="columns not to rank, comma-separated")
+    rank_.add_argument(
+        "--orientation",
+        type=_orientation_arg,
+        action="append",
+        help="NAME=-1 for a measure whose smaller values predict a larger gap (repeatable; "
+        "default +1, or genlab's own for its measures)",
+    )
+    rank_.add_argument("--tau", choices=["a", "b"], default="a")
+    rank_.add_argument("--replicates", choices=["pairs", "average"], default="pairs")
+    rank_.add_argument(
+        "--bootstrap", type=_count, default=1000, help="resamples for tau's interval (0: none)"
+    )
+    rank_.add_argument(
+        "--n-test", type=_positive_int, help="test-set size behind 0-1 error gaps (Hoeffding)"
+    )
+    rank_.add_argument(
+        "--include-nonconverged",
+        action="store_true",
+        help="keep rows whose 'converged' column is false",
+    )
+    rank_.add_argument("--report", help="also write the report (HTML, plots, CSV) to this folder")
+    rank_.set_defaults(func=_rank)
+
+
 def _add_study_parser(sub: Any) -> None:
     study = sub.add_parser("study", help="train a zoo, rank complexity measures, write a report")
     verbs = study.add_subparsers(dest="verb", required=True)
@@ -253,6 +362,16 @@ def _add_study_parser(sub: Any) -> None:
     publish.add_argument("--gap", choices=["loss", "error"], help="overrides [ranking] gap")
     publish.set_defaults(func=_study_publish)
 
+    export = verbs.add_parser(
+        "export", help="write one row per model (hyperparameters, gaps, measures) for genlab rank"
+    )
+    export.add_argument("dir", help="study directory (may be running)")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument(
+        "--out", dest="out_file", help="file to write (default: DIR/results.FORMAT)"
+    )
+    export.set_defaults(func=_study_export)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -265,17 +384,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
     _add_study_parser(sub)
+    _add_rank_parser(sub)
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _integer_at_least(minimum: int, words: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum`` (``words`` says which in the message)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _integer_at_least(1, "a positive integer")
+_count = _integer_at_least(0, "a non-negative integer")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,8 @@ A config has these tables (all optional except where noted)::
                 search_depth, flatness_samples, srr_samples, srr_eps, gradient_noise_batch_size, ...)
     [ranking]   exclude_nonconverged (bool), gap ("loss" | "error"), tau ("a" | "b"),
                 replicates ("pairs" | "average"), cmi ("genlab" | "pgdl"), min_ess (number),
-                bootstrap (int), top (int), seed (int)
+                bootstrap (int), top (int), seed (int), select_top (fraction in (0, 1]: the
+                top-k of the selection hit rate, as a share of the models of a seed)
 
 Errors name the table, the key and the line: ``config.toml:12: [grid] lr: the axis is empty``.
 """
@@ -96,6 +97,7 @@ _RANKING_KEYS: dict[str, tuple[type, ...]] = {
     "bootstrap": (int,),
     "top": (int,),
     "seed": (int,),
+    "select_top": (float, int),
 }
 # The accepted values of the ranking's string options.
 _RANKING_CHOICES: dict[str, tuple[str, ...]] = {
@@ -144,6 +146,9 @@ class RankingConfig:
         Measures with scatter plots in the report.
     seed : int
         Seed of the bootstrap.
+    select_top : float
+        The "top-k" of the selection hit rate, as a fraction of the models a selection chooses
+        from (0.1: the chosen model is a hit if its gap is among the smallest 10%, at least one).
     """
 
     exclude_nonconverged: bool = True
@@ -155,6 +160,7 @@ class RankingConfig:
     bootstrap: int = 1000
     top: int = 4
     seed: int = 0
+    select_top: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -556,6 +562,11 @@ def _parse_ranking(raw: Mapping[str, Any], lines: _Lines) -> RankingConfig:
     min_ess = ranking_raw.get("min_ess", 12.0)
     if not (min_ess >= 0 and math.isfinite(min_ess)):
         raise _fail(lines, "ranking", "min_ess", f"expected a finite number >= 0, got {min_ess!r}")
+    select_top = ranking_raw.get("select_top", 0.1)
+    if not 0 < select_top <= 1:
+        raise _fail(
+            lines, "ranking", "select_top", f"expected a fraction in (0, 1], got {select_top!r}"
+        )
     return RankingConfig(**ranking_raw)
 
 

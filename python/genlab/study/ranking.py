@@ -13,7 +13,14 @@ effective sample size of ``min_ess`` are dropped, and with the 0-1 error gap eac
 weighted by Hoeffding's bound for the test-set size the runs record. The formulas and their
 references: ``docs/formulas/ranking.md``.
 
+Beside the correlations, each measure gets the two numbers of model selection: used to choose
+a model (the one it predicts to have the smallest gap, once per seed among that seed's models),
+the regret (the chosen model's gap minus the smallest gap there) and the top-k hit rate (how
+often the chosen model is among the ``select_top`` fraction with the smallest gaps).
+
 Measures are oriented so that larger means "predicts a larger gap" before anything is computed.
+The statistics work on :class:`RankingData`, one row per model: :func:`rank_measures` builds it
+from a study's records, :func:`genlab.study.tables.rank_table` from any results table.
 """
 
 from __future__ import annotations
@@ -31,7 +38,15 @@ from genlab.errors import DegenerateDataWarning
 from genlab.study.config import RankingConfig
 from genlab.study.store import RunRecord
 
-__all__ = ["MeasureRanking", "RankingStability", "RankingTable", "rank_measures"]
+__all__ = [
+    "MeasureRanking",
+    "RankingData",
+    "RankingStability",
+    "RankingTable",
+    "rank_data",
+    "rank_measures",
+    "ranking_data",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +55,8 @@ class MeasureRanking:
 
     ``tau`` and the ``psi`` values use the table's tau variant (``RankingTable.tau_variant``);
     ``cmi`` cannot see orientation; the sign-error summarizes the ``sign_error_environments``
-    environments that were kept.
+    environments that were kept. ``regret`` and ``top_k_hit_rate`` are the selection metrics
+    (module docstring), averaged over the table's ``selection_tasks``.
     """
 
     name: str
@@ -54,6 +70,8 @@ class MeasureRanking:
     sign_error_p90: float
     sign_error_max: float
     sign_error_environments: int
+    regret: float
+    top_k_hit_rate: float
     n_models: int
 
 
@@ -73,7 +91,12 @@ class RankingStability:
 
 @dataclasses.dataclass(frozen=True)
 class RankingTable:
-    """Measures ranked by Psi (best first), with what they were ranked on and how."""
+    """Measures ranked by Psi (best first), with what they were ranked on and how.
+
+    ``assumed_orientation`` names the measures that had no orientation of their own and were
+    taken as +1 (larger predicts a larger gap): only :func:`genlab.study.tables.rank_table` does
+    that, for measures it cannot know.
+    """
 
     rows: tuple[MeasureRanking, ...]
     gap: str
@@ -88,11 +111,77 @@ class RankingTable:
     min_ess: float
     bootstrap: int
     stability: RankingStability | None
+    select_top: float = 0.1
+    selection_tasks: int = 0
+    excluded_reason: str = "did not reach the training cross-entropy target"
+    assumed_orientation: tuple[str, ...] = ()
 
 
 def gap_of(record: RunRecord, gap: str) -> float:
     """The generalization gap of a run: "loss" (cross-entropy) or "error" (0-1)."""
     return record.loss_gap if gap == "loss" else record.error_gap
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingData:
+    """What a ranking is computed from, one row per model.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The measures (columns of ``values``).
+    values : ndarray, shape (n_models, n_measures)
+        Each model's measure values as measured (not oriented); NaN where undefined.
+    gap : ndarray, shape (n_models,)
+        Each model's generalization gap.
+    gap_name : str
+        What the gap is ("loss", "error", or a table's column name).
+    hparams : mapping of str to ndarray of str
+        Each hyperparameter axis's value per model, as text (equal text: equal value).
+    seeds : ndarray of int, optional
+        Each model's seed (replicate index); None when unknown (no stability, one selection
+        task).
+    n_test : int, optional
+        The test-set size behind 0-1 error gaps: sign-error environments are then weighted by
+        Hoeffding's bound.
+    n_excluded : int
+        Models left out before ranking, and ``excluded_reason`` why.
+    """
+
+    names: tuple[str, ...]
+    values: NDArray[np.float64]
+    gap: NDArray[np.float64]
+    gap_name: str
+    hparams: Mapping[str, NDArray[np.str_]]
+    seeds: NDArray[np.int64] | None = None
+    n_test: int | None = None
+    n_excluded: int = 0
+    excluded_reason: str = "did not reach the training cross-entropy target"
+
+
+def ranking_data(
+    records: Sequence[RunRecord], *, gap: str, exclude_nonconverged: bool
+) -> RankingData:
+    """A study's finished runs as :class:`RankingData` (in run-id order, so that the bootstrap and
+    so the intervals do not depend on the order in which parallel jobs finished)."""
+    used = sorted(
+        (r for r in records if r.converged or not exclude_nonconverged), key=lambda r: r.run_id
+    )
+    names = tuple(sorted({name for r in used for name in r.measures}))
+    axes = sorted({a for r in used for a in r.hparams})
+    values = np.array(
+        [[r.measures.get(n, math.nan) for n in names] for r in used], dtype=float
+    ).reshape(len(used), len(names))
+    return RankingData(
+        names=names,
+        values=values,
+        gap=np.array([gap_of(r, gap) for r in used], dtype=float),
+        gap_name=gap,
+        hparams={a: np.array([str(r.hparams.get(a)) for r in used]) for a in axes},
+        seeds=np.array([r.seed for r in used], dtype=np.int64),
+        n_test=_test_size(used) if gap == "error" else None,
+        n_excluded=len(records) - len(used),
+    )
 
 
 def _registry_orientation() -> dict[str, int]:
@@ -101,11 +190,19 @@ def _registry_orientation() -> dict[str, int]:
     return {name: int(info.orientation) for name, info in MEASURES.items()}
 
 
-def _orientations(names: Sequence[str], orientation: Mapping[str, int] | None) -> dict[str, int]:
-    """Each measure's sign: the caller's mapping first, then the measure registry."""
+def _orientations(
+    names: Sequence[str], orientation: Mapping[str, int] | None, default: int | None
+) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Each measure's sign (the caller's mapping first, then the measure registry, then
+    ``default``), and the measures that took the default."""
     signs = _registry_orientation()
     signs.update(orientation or {})
     unknown = [n for n in names if n not in signs]
+    if unknown and default is not None:
+        signs.update(dict.fromkeys(unknown, default))
+        assumed, unknown = tuple(unknown), []
+    else:
+        assumed = ()
     if unknown:
         raise ValueError(
             f"orientation: no orientation for measure(s) {', '.join(map(repr, unknown))}: they "
@@ -115,7 +212,7 @@ def _orientations(names: Sequence[str], orientation: Mapping[str, int] | None) -
     bad = {n: signs[n] for n in names if signs[n] not in (1, -1)}
     if bad:
         raise ValueError(f"orientation: expected +1 or -1 per measure, got {bad}")
-    return {n: signs[n] for n in names}
+    return {n: signs[n] for n in names}, assumed
 
 
 def _configuration_ids(hparams: Mapping[str, NDArray[np.str_]], n: int) -> NDArray[np.int64]:
@@ -155,9 +252,14 @@ def _bootstrap_ci(
         return np.full((X.shape[1], 2), math.nan)
     members = [np.flatnonzero(config == c) for c in range(k)]
     taus = np.empty((resamples, X.shape[1]))
-    for b in range(resamples):
-        rows = np.concatenate([members[c] for c in rng.integers(0, k, k)])
-        taus[b] = rank.kendalltau_across_groups(X[rows], gap[rows], config[rows], variant=variant)
+    with warnings.catch_warnings():
+        # A resample can leave a column constant: its tau is NaN there, and nanpercentile skips it.
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        for b in range(resamples):
+            rows = np.concatenate([members[c] for c in rng.integers(0, k, k)])
+            taus[b] = rank.kendalltau_across_groups(
+                X[rows], gap[rows], config[rows], variant=variant
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         bounds: NDArray[np.float64] = np.nanpercentile(taus, [2.5, 97.5], axis=0).T
@@ -224,6 +326,34 @@ def _stability(
     )
 
 
+def _selection(
+    m: NDArray[np.float64], gap: NDArray[np.float64], tasks: NDArray[np.int64], top: float
+) -> tuple[float, float]:
+    """Mean regret and top-k hit rate of choosing, in each task, the model with the smallest
+    oriented measure value (the one it predicts to generalize best).
+
+    The best gap and the top-k are taken over all the task's models, so a measure undefined on
+    the best model does not get to ignore it. Models tied at the smallest value share the choice
+    (the expected outcome of breaking the tie at random). NaN when no task has a value.
+    """
+    regrets: list[float] = []
+    hits: list[float] = []
+    for task in np.unique(tasks):
+        rows = tasks == task
+        mt, gt = m[rows], gap[rows]
+        defined = ~np.isnan(mt)
+        if not defined.any():
+            continue
+        k = max(1, math.ceil(top * len(gt)))
+        kth_smallest = np.sort(gt)[k - 1]
+        chosen = defined & (mt == mt[defined].min())
+        regrets.append(float(np.mean(gt[chosen] - gt.min())))
+        hits.append(float(np.mean(gt[chosen] <= kth_smallest)))
+    if not regrets:
+        return math.nan, math.nan
+    return float(np.mean(regrets)), float(np.mean(hits))
+
+
 def rank_measures(
     records: Sequence[RunRecord],
     *,
@@ -239,7 +369,7 @@ def rank_measures(
         Finished runs (``Store.records()``).
     config : RankingConfig
         Gap definition, tau variant, replicate rule, CMI convention, ``min_ess``, bootstrap size,
-        seed.
+        seed, ``select_top``.
     orientation : mapping of str to int, optional
         +1 if a larger value of the measure should predict a larger gap, -1 if smaller. Measures
         not listed take their orientation from ``genlab.torch.measures.MEASURES``; a measure in
@@ -253,28 +383,47 @@ def rank_measures(
         Fewer than two models to rank, or a measure without an orientation.
     """
     exclude = config.exclude_nonconverged if exclude_nonconverged is None else exclude_nonconverged
-    # A fixed order (not completion order, which varies with parallel jobs) keeps the bootstrap
-    # resamples, and so the intervals, reproducible.
-    used = sorted((r for r in records if r.converged or not exclude), key=lambda r: r.run_id)
-    if len(used) < 2:
-        excluded = len(records) - len(used)
+    data = ranking_data(records, gap=config.gap, exclude_nonconverged=exclude)
+    if len(data.gap) < 2:
         hint = (
-            f" ({excluded} more did not converge: try --include-nonconverged)" if excluded else ""
+            f" ({data.n_excluded} more did not converge: try --include-nonconverged)"
+            if data.n_excluded
+            else ""
         )
-        raise ValueError(f"need at least 2 finished models to rank, have {len(used)}{hint}")
-    names = sorted({name for r in used for name in r.measures})
-    signs = _orientations(names, orientation)
-    axes = tuple(sorted({a for r in used for a in r.hparams}))
-    gap = np.array([gap_of(r, config.gap) for r in used])
-    hparams = {a: np.array([str(r.hparams.get(a)) for r in used]) for a in axes}
-    config_ids = _configuration_ids(hparams, len(used))
+        raise ValueError(f"need at least 2 finished models to rank, have {len(data.gap)}{hint}")
+    return rank_data(data, config=config, orientation=orientation)
+
+
+def rank_data(
+    data: RankingData,
+    *,
+    config: RankingConfig,
+    orientation: Mapping[str, int] | None = None,
+    default_orientation: int | None = None,
+) -> RankingTable:
+    """Rank every measure of ``data`` against its gap (the statistics of :func:`rank_measures`).
+
+    ``config.gap`` and ``config.exclude_nonconverged`` are not used here: ``data`` already holds
+    the gap and the models to rank. A measure with no orientation (neither in ``orientation``
+    nor in the measure registry) takes ``default_orientation``, or is an error when that is None.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two models to rank, or a measure without an orientation.
+    """
+    n = len(data.gap)
+    if n < 2:
+        raise ValueError(f"need at least 2 models to rank, have {n}")
+    names = list(data.names)
+    signs, assumed = _orientations(names, orientation, default_orientation)
+    axes = tuple(sorted(data.hparams))
+    gap, hparams = data.gap, {a: data.hparams[a] for a in axes}
+    config_ids = _configuration_ids(hparams, n)
     n_configurations = len(set(config_ids.tolist()))
-    X = np.array(
-        [[signs[n] * r.measures.get(n, math.nan) for n in names] for r in used], dtype=float
-    ).reshape(len(used), len(names))
-    n_test = _test_size(used)
-    hoeffding = config.gap == "error" and n_test is not None
-    weighting = f"hoeffding (n_test = {n_test})" if hoeffding else "none"
+    X = data.values * np.array([signs[name] for name in names], dtype=float)
+    hoeffding = data.n_test is not None
+    weighting = f"hoeffding (n_test = {data.n_test})" if hoeffding else "none"
     if config.replicates == "average":
         # The statistic is tau over configuration means: resample those.
         Xb, gb = _configuration_means(X, gap, config_ids)
@@ -289,6 +438,7 @@ def rank_measures(
         variant=config.tau,
         rng=np.random.default_rng(config.seed),
     )
+    tasks = data.seeds if data.seeds is not None else np.zeros(n, dtype=np.int64)
     grid_defined = n_configurations >= 2 and bool(axes)
     rows = []
     with warnings.catch_warnings():
@@ -319,10 +469,11 @@ def rank_measures(
                     gap,
                     hparams,
                     weighting="hoeffding" if hoeffding else "none",
-                    n_samples=n_test if hoeffding else None,
+                    n_samples=data.n_test if hoeffding else None,
                     min_ess=config.min_ess,
                     nan_policy="omit",
                 )
+            regret, hit_rate = _selection(m, gap, tasks, config.select_top)
             rows.append(
                 MeasureRanking(
                     name=name,
@@ -336,18 +487,21 @@ def rank_measures(
                     sign_error_p90=s_res.overall.p90 if s_res else math.nan,
                     sign_error_max=s_res.overall.max if s_res else math.nan,
                     sign_error_environments=s_res.n_kept if s_res else 0,
+                    regret=regret,
+                    top_k_hit_rate=hit_rate,
                     n_models=int(np.count_nonzero(~np.isnan(m))),
                 )
             )
-        seeds = np.array([r.seed for r in used])
-        stability = _stability(X, gap, hparams, seeds, names, config) if grid_defined else None
+        stability = None
+        if grid_defined and data.seeds is not None:
+            stability = _stability(X, gap, hparams, data.seeds, names, config)
     rows.sort(key=lambda r: (-(r.psi if not math.isnan(r.psi) else -math.inf), r.name))
     return RankingTable(
         rows=tuple(rows),
-        gap=config.gap,
+        gap=data.gap_name,
         axes=axes,
-        n_models=len(used),
-        n_excluded=len(records) - len(used),
+        n_models=n,
+        n_excluded=data.n_excluded,
         n_configurations=n_configurations,
         tau_variant=config.tau,
         replicates=config.replicates,
@@ -356,4 +510,8 @@ def rank_measures(
         min_ess=config.min_ess,
         bootstrap=config.bootstrap,
         stability=stability,
+        select_top=config.select_top,
+        selection_tasks=len(np.unique(tasks)),
+        excluded_reason=data.excluded_reason,
+        assumed_orientation=assumed,
     )

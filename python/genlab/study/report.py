@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from genlab.study.ranking import RankingTable, gap_of
+from genlab.study.ranking import RankingData, RankingTable, ranking_data
 from genlab.study.store import RunRecord
 
-__all__ = ["ranking_markdown", "table_records", "write_report"]
+__all__ = ["ranking_markdown", "table_records", "write_report", "write_table_report"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -73,11 +73,17 @@ def table_records(table: RankingTable) -> list[dict[str, object]]:
                 "sign_error_p90": r.sign_error_p90,
                 "sign_error_max": r.sign_error_max,
                 "sign_error_envs": r.sign_error_environments,
+                "regret": r.regret,
+                f"top{_percent(table.select_top)}_hit": r.top_k_hit_rate,
                 "n_models": r.n_models,
             }
         )
         out.append(row)
     return out
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:g}%"
 
 
 def _format(value: object, digits: int) -> str:
@@ -94,8 +100,7 @@ def table_summary(table: RankingTable) -> str:
     )
     lines = [
         f"{table.n_models} models ({table.n_configurations} configurations) ranked against the "
-        f"{table.gap} gap; {table.n_excluded} excluded (did not reach the training "
-        "cross-entropy target).",
+        f"{table.gap} gap; {table.n_excluded} excluded ({table.excluded_reason}).",
         f"Every tau is {tau} (overall and inside psi's cells); {replicates}; the 95% interval "
         f"of tau resamples configurations ({table.bootstrap} bootstrap draws, seeded).",
         f"cmi_orientation_free: the conditional-MI score ({table.cmi_convention} rule); it "
@@ -103,7 +108,17 @@ def table_summary(table: RankingTable) -> str:
         f"sign_error: Dziugaite et al.'s, over environments with an effective sample size >= "
         f"{table.min_ess:g}; weighting {table.sign_error_weighting}; sign_error_envs = "
         "environments kept.",
+        f"Selection: in each of {table.selection_tasks} task(s) (the models of one seed) the "
+        "measure chooses the model it predicts to have the smallest gap; regret is that model's "
+        f"gap minus the smallest gap, top{_percent(table.select_top)}_hit how often it is among "
+        f"the {_percent(table.select_top)} of models with the smallest gaps (means over tasks).",
     ]
+    if table.assumed_orientation:
+        lines.append(
+            "Orientation +1 (larger predicts a larger gap) was assumed for: "
+            + ", ".join(table.assumed_orientation)
+            + "."
+        )
     s = table.stability
     if s is None:
         lines.append("Ranking stability: not available (it needs at least two seeds).")
@@ -172,17 +187,17 @@ def _stability_plot(table: RankingTable, path: Path) -> bytes | None:
 
 
 def _scatter(
-    records: Sequence[RunRecord], table: RankingTable, measure: str, orientation: int, path: Path
+    data: RankingData, table: RankingTable, measure: str, orientation: int, path: Path
 ) -> bytes:
     axes = list(table.axes) or ["(none)"]
     fig = _figure(4.2 * len(axes), 3.6)
     subplots = fig.subplots(1, len(axes), squeeze=False)
-    x = np.array([orientation * r.measures.get(measure, math.nan) for r in records])
-    y = np.array([gap_of(r, table.gap) for r in records])
+    x = orientation * data.values[:, data.names.index(measure)]
+    y = data.gap
     for ax, axis in zip(subplots[0], axes, strict=True):
-        values = [str(r.hparams.get(axis, "")) for r in records]
-        for k, value in enumerate(sorted(set(values))):
-            sel = np.array([v == value for v in values])
+        values = data.hparams.get(axis, np.full(len(y), ""))
+        for k, value in enumerate(sorted(set(values.tolist()))):
+            sel = values == value
             ax.scatter(x[sel], y[sel], s=18, color=f"C{k % 10}", label=value, alpha=0.85)
         ax.set_title(f"coloured by {axis}")
         ax.set_xlabel(f"{measure}{'' if orientation > 0 else ' (negated)'}")
@@ -325,31 +340,95 @@ def write_report(
     grid: Mapping[str, Sequence[Any]],
     orientation_notes: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``report.html``, the PNG plots and the table (CSV, markdown) to ``directory``.
+    """Write a study's ``report.html``, the PNG plots and the table (CSV, markdown) to
+    ``directory``.
 
     Returns the path of ``report.html``.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
+    data = ranking_data(records, gap=table.gap, exclude_nonconverged=table.n_excluded > 0)
     used = [r for r in records if r.converged or table.n_excluded == 0]
     figures: list[tuple[str, bytes]] = []
-    figures.append(("Psi and tau per measure", _psi_bars(table, out / "psi_ranking.png")))
-    stability = _stability_plot(table, out / "stability.png")
-    if stability is not None:
-        figures.append(("Ranking stability across two halves of the seeds", stability))
-    top = [r for r in table.rows if not math.isnan(r.psi)][:4]
-    for row in top:
-        safe = "".join(ch if ch.isalnum() else "_" for ch in row.name)
-        figures.append(
-            (
-                f"{row.name} vs the gap",
-                _scatter(used, table, row.name, row.orientation, out / f"scatter_{safe}.png"),
-            )
-        )
     srr = _srr_curves(used, out / "srr_through_depth.png")
     if srr is not None:
         figures.append(("SRR through depth", srr))
     figures.append(("Grid coverage", _coverage(records, grid, out / "coverage.png")))
+    env = json.loads(meta.get("environment", "{}"))
+    train_s = sum(r.train_seconds for r in records)
+    measure_s = sum(r.measure_seconds for r in records)
+    provenance = f"""<h2>Provenance</h2>
+<p>Training time {train_s:.1f} s, measurement time {measure_s:.1f} s (summed over models).</p>
+<pre>{html.escape(json.dumps(env, indent=2))}</pre>
+<h3>Configuration</h3><pre>{html.escape(meta.get("config_toml", ""))}</pre>"""
+    return _write_page(
+        out,
+        table,
+        data,
+        title=f"genlab study: {meta.get('config_name', '')}",
+        intro=f"{len(records)} finished models",
+        figures=figures,
+        orientation_notes=orientation_notes or {},
+        appendix=provenance,
+    )
+
+
+def write_table_report(
+    directory: str | Path,
+    table: RankingTable,
+    data: RankingData,
+    *,
+    source: str,
+    orientation_notes: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the report of a ranked results table (:func:`genlab.study.tables.rank_table`):
+    ``report.html``, the plots, ``ranking.csv`` and ``ranking.md``, as for a study, without the
+    study's own sections (SRR curves, grid coverage, provenance). ``source`` names the table.
+
+    Returns the path of ``report.html``.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    return _write_page(
+        out,
+        table,
+        data,
+        title=f"genlab ranking: {source}",
+        intro=f"{len(data.gap) + data.n_excluded} rows of {source}",
+        figures=[],
+        orientation_notes=orientation_notes or {},
+        appendix="",
+    )
+
+
+def _write_page(
+    out: Path,
+    table: RankingTable,
+    data: RankingData,
+    *,
+    title: str,
+    intro: str,
+    figures: Sequence[tuple[str, bytes]],
+    orientation_notes: Mapping[str, str],
+    appendix: str,
+) -> Path:
+    """The parts every report has (ranking plots, top scatter plots, the table in three forms),
+    with ``figures`` after the scatter plots and ``appendix`` at the end."""
+    shown: list[tuple[str, bytes]] = [
+        ("Psi and tau per measure", _psi_bars(table, out / "psi_ranking.png"))
+    ]
+    stability = _stability_plot(table, out / "stability.png")
+    if stability is not None:
+        shown.append(("Ranking stability across two halves of the seeds", stability))
+    for row in [r for r in table.rows if not math.isnan(r.psi)][:4]:
+        safe = "".join(ch if ch.isalnum() else "_" for ch in row.name)
+        shown.append(
+            (
+                f"{row.name} vs the gap",
+                _scatter(data, table, row.name, row.orientation, out / f"scatter_{safe}.png"),
+            )
+        )
+    shown.extend(figures)
 
     with (out / "ranking.csv").open("w", newline="") as f:
         rows = table_records(table)
@@ -359,23 +438,19 @@ def write_report(
             writer.writerows(rows)
     (out / "ranking.md").write_text(ranking_markdown(table))
 
-    env = json.loads(meta.get("environment", "{}"))
-    notes = orientation_notes or {}
     orient = "".join(
-        f"<li><b>{html.escape(r.name)}</b> ({'+' if r.orientation > 0 else '-'}): {html.escape(notes.get(r.name, ''))}</li>"
+        f"<li><b>{html.escape(r.name)}</b> ({'+' if r.orientation > 0 else '-'}): "
+        f"{html.escape(orientation_notes.get(r.name, ''))}</li>"
         for r in table.rows
     )
-    train_s = sum(r.train_seconds for r in records)
-    measure_s = sum(r.measure_seconds for r in records)
-    sections = "".join(
-        f"<h2>{html.escape(title)}</h2>{_img(data, title)}" for title, data in figures
-    )
+    sections = "".join(f"<h2>{html.escape(name)}</h2>{_img(png, name)}" for name, png in shown)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    top = _percent(table.select_top)
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>genlab study: {html.escape(meta.get("config_name", ""))}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>genlab study: {html.escape(meta.get("config_name", ""))}</h1>
-<p>{len(records)} finished models; measures are ranked by the granulated Kendall coefficient Psi
+<h1>{html.escape(title)}</h1>
+<p>{html.escape(intro)}; measures are ranked by the granulated Kendall coefficient Psi
 (Jiang et al. 2020). Report written {now}.</p>
 <pre>{html.escape(table_summary(table))}</pre>
 <h2>Measures ranked by Psi</h2>
@@ -384,13 +459,12 @@ def write_report(
 interval; psi[axis]: mean tau-{table.tau_variant} within cells where only that axis varies;
 cmi_orientation_free: conditional-mutual-information score (min over conditioning sets; it cannot
 see orientation); sign_error: robust sign-error over environments (pairs of configurations
-differing in one axis; 0 is perfect, 0.5 chance), over the sign_error_envs environments kept.</p>
+differing in one axis; 0 is perfect, 0.5 chance), over the sign_error_envs environments kept;
+regret and top{top}_hit: choosing, per seed, the model the measure predicts to generalize best
+(its gap minus the best gap; whether it is among the best {top}).</p>
 <h3>Orientation (sign applied before ranking: larger = predicts a larger gap)</h3><ul>{orient}</ul>
 {sections}
-<h2>Provenance</h2>
-<p>Training time {train_s:.1f} s, measurement time {measure_s:.1f} s (summed over models).</p>
-<pre>{html.escape(json.dumps(env, indent=2))}</pre>
-<h3>Configuration</h3><pre>{html.escape(meta.get("config_toml", ""))}</pre>
+{appendix}
 </body></html>
 """
     path = out / "report.html"
