@@ -72,7 +72,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
-    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
             name: name.into(),
             reason: reason.into(),
@@ -80,7 +80,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Shape`].
-    pub fn shape(
+    pub(crate) fn shape(
         name: impl Into<String>,
         expected: impl Into<String>,
         got: impl Into<String>,
@@ -106,7 +106,7 @@ pub(crate) fn all_finite<T: Element>(values: &[T]) -> bool {
 
 /// Returns [`Error::NonFinite`] for the first NaN or infinity in `values`: the one finiteness scan
 /// of the core (chunked, vectorized, in parallel over chunks for large arrays).
-pub fn check_finite<T: Element>(name: &str, values: &[T]) -> Result<()> {
+pub(crate) fn check_finite<T: Element>(name: &str, values: &[T]) -> Result<()> {
     let bad_chunk = if values.len() > SCAN_CHUNK {
         values
             .par_chunks(SCAN_CHUNK)
@@ -149,7 +149,7 @@ pub(crate) fn row_major<'a, A, D: Dimension>(
 
 /// Parses a string option against its accepted values; the error names the argument and lists
 /// the accepted values.
-pub fn parse_option<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> Result<T> {
+pub(crate) fn parse_option<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> Result<T> {
     choices
         .iter()
         .find(|(s, _)| *s == value)
@@ -164,7 +164,7 @@ pub fn parse_option<T: Copy>(name: &str, value: &str, choices: &[(&str, T)]) -> 
 }
 
 /// Formats a byte count for messages ("1.5 GiB").
-pub fn format_bytes(bytes: f64) -> String {
+pub(crate) fn format_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes;
     let mut unit = 0;

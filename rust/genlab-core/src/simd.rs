@@ -92,7 +92,7 @@ impl Isa {
 }
 
 /// The instruction set the kernels run with, by name: "avx512", "avx2" or "baseline" (see
-/// [`Isa::detect`] and its `GENLAB_ISA` override).
+/// `Isa::detect` and its `GENLAB_ISA` override).
 pub fn instruction_set() -> &'static str {
     match Isa::detect() {
         Isa::Baseline => "baseline",

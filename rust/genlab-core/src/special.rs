@@ -1,8 +1,8 @@
-//! Special functions shared by the kernels (normal distribution, log-sum-exp helpers).
+//! Special functions of the kernels: the standard normal distribution.
 
 /// Standard normal CDF, Phi(a), with scipy's `special.ndtr` formulation (cephes): `erf` near zero,
 /// `erfc` in the tails so that tail probabilities keep full relative precision.
-pub fn ndtr(a: f64) -> f64 {
+pub(crate) fn ndtr(a: f64) -> f64 {
     if a.is_nan() {
         return f64::NAN;
     }
@@ -14,11 +14,6 @@ pub fn ndtr(a: f64) -> f64 {
         let y = 0.5 * libm::erfc(z);
         if x > 0.0 { 1.0 - y } else { y }
     }
-}
-
-/// Standard normal survival function, 1 - Phi(a), accurate in the upper tail.
-pub fn normal_sf(a: f64) -> f64 {
-    ndtr(-a)
 }
 
 #[cfg(test)]

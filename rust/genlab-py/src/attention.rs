@@ -1,7 +1,7 @@
 //! Bindings of genlab_core::attention.
 
 use genlab_core::attention::{
-    self, AttentionInputs, Basis, KeyWindow, Mask, PolyRequest, TensorInputs, poly,
+    self, AttentionInputs, Basis, KeyWindow, Mask, PolyPlan, PolyRequest, TensorInputs,
 };
 use numpy::{IntoPyArray, PyArray3, PyReadonlyArray3};
 use pyo3::prelude::*;
@@ -48,7 +48,7 @@ fn tensor_attention_exact<'py>(
 }
 
 /// A plan as a dict: logit_range, degree, rank, error_bound, coefficients, memory_bytes.
-fn plan_dict<'py>(py: Python<'py>, plan: poly::PolyPlan) -> PyResult<Bound<'py, PyDict>> {
+fn plan_dict<'py>(py: Python<'py>, plan: PolyPlan) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("logit_range", plan.logit_range)?;
     out.set_item("degree", plan.degree)?;
@@ -171,7 +171,7 @@ fn poly_plan<'py>(
 /// multinomial, level_start.
 #[pyfunction]
 fn monomial_table(py: Python<'_>, d: usize, degree: usize) -> PyResult<Bound<'_, PyDict>> {
-    let t = poly::monomial_table(d, degree).py()?;
+    let t = attention::monomial_table(d, degree).py()?;
     let to_i64 = |xs: Vec<u32>| xs.into_iter().map(i64::from).collect::<Vec<_>>();
     let level_start: Vec<i64> = t.level_start.iter().map(|&x| x as i64).collect();
     let out = PyDict::new(py);

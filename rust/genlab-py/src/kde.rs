@@ -1,7 +1,8 @@
 //! Bindings of genlab_core::kde. Arrays arrive as float64 or float32 (never mixed within a call:
 //! genlab.kde casts them to one dtype) and are read in place, whatever their strides.
 
-use genlab_core::kde::{self, DensityOptions, Element, Kernel, LooCvOptions, Scale};
+use genlab_core::Element;
+use genlab_core::kde::{self, DensityOptions, Kernel, LooCvOptions, Scale};
 use ndarray::{Array2, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;

@@ -2,10 +2,9 @@
 
 use std::sync::Mutex;
 
-use genlab_core::rank::counts::KENDALL_WORKSPACE_MAX_BYTES;
+use genlab_core::rank::counts::{KENDALL_WORKSPACE_MAX_BYTES, KendallWorkspace};
 use genlab_core::rank::{
-    self, Alternative, KendallWorkspace, Method, NanPolicy, TauOptions, Variant, across, cmi,
-    granulated,
+    self, Alternative, Method, NanPolicy, TauOptions, Variant, across, cmi, granulated,
     grid::{Codes, Replicates},
     sign_error,
 };
@@ -43,8 +42,8 @@ fn options(
 }
 
 /// Scratch memory of the large-n Kendall count that a caller keeps between calls (see
-/// `genlab_core::rank::KendallWorkspace`). A call that finds it in use by another thread works
-/// with fresh memory instead of waiting.
+/// `genlab_core::rank::counts::KendallWorkspace`). A call that finds it in use by another thread
+/// works with fresh memory instead of waiting.
 #[pyclass(module = "genlab._core.rank", name = "KendallWorkspace")]
 struct PyKendallWorkspace {
     inner: Mutex<KendallWorkspace>,

@@ -339,6 +339,18 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// No mask.
+    pub(crate) const NO_MASK: Mask = Mask {
+        first: KeyWindow::All,
+        second: KeyWindow::All,
+    };
+
+    /// j <= i and k <= i.
+    pub(crate) const CAUSAL: Mask = Mask {
+        first: KeyWindow::Causal,
+        second: KeyWindow::Causal,
+    };
+
     /// Deterministic values in [-scale, scale).
     pub(crate) fn sample(len: usize, seed: u64, scale: f64) -> Vec<f64> {
         let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -421,8 +433,8 @@ pub(crate) mod tests {
     #[test]
     fn tensor_attention_matches_the_definition() {
         let masks = [
-            Mask::NONE,
-            Mask::CAUSAL,
+            NO_MASK,
+            CAUSAL,
             Mask::parse("window", 3, 5).unwrap(),
             Mask::parse("window", 40, 1).unwrap(),
         ];
@@ -488,8 +500,8 @@ pub(crate) mod tests {
         let keys = |x| ArrayView3::from_shape((1, n, d), x).unwrap();
         let v = ArrayView3::from_shape((1, n, dv), &v).unwrap();
         let x = TensorInputs::new(keys(&q), keys(&k1), keys(&k2), v, v).unwrap();
-        let got = tensor_attention_exact(&x, 1.0, Mask::NONE).unwrap();
+        let got = tensor_attention_exact(&x, 1.0, NO_MASK).unwrap();
         assert!(got.iter().all(|v| v.is_finite()));
-        assert!(max_abs_diff(&got, &naive_tensor(&x, 1.0, Mask::NONE)) < 1e-12);
+        assert!(max_abs_diff(&got, &naive_tensor(&x, 1.0, NO_MASK)) < 1e-12);
     }
 }

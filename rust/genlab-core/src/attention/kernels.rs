@@ -49,10 +49,10 @@ pub(crate) fn pad_values(values: &[f64], n: usize, dv: usize) -> Vec<f64> {
 /// `n_panels` key panels, with value rows of width `dvp`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TileShape {
-    pub rows: usize,
-    pub d: usize,
-    pub n_panels: usize,
-    pub dvp: usize,
+    pub(crate) rows: usize,
+    pub(crate) d: usize,
+    pub(crate) n_panels: usize,
+    pub(crate) dvp: usize,
 }
 
 impl TileShape {
@@ -65,10 +65,10 @@ impl TileShape {
 /// and the padded value rows from the same key.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tile<'a> {
-    pub u: &'a [f64],
-    pub panels: &'a [f64],
-    pub values: &'a [f64],
-    pub shape: TileShape,
+    pub(crate) u: &'a [f64],
+    pub(crate) panels: &'a [f64],
+    pub(crate) values: &'a [f64],
+    pub(crate) shape: TileShape,
 }
 
 /// Writes row `r` of a tile of rows stored like the key panels: blocks of [`ROW_ALIGN`] rows,

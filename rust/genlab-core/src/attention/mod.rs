@@ -5,9 +5,9 @@
 //!
 //! and ordinary softmax attention as its reduction (K2 = 1, V2 = 1) and baseline.
 //!
-//! - [`exact`]: the streaming online-softmax kernels (no n x n^2 array, float64 accumulation,
+//! - `exact`: the streaming online-softmax kernels (no n x n^2 array, float64 accumulation,
 //!   parallel over queries).
-//! - [`poly`]: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial,
+//! - `poly`: the polynomial method of Alman and Song (exp replaced by a degree-g polynomial,
 //!   whose multi-index expansion factorizes the n x n^2 matrix through rank r = C(d + g, g)).
 //!
 //! Formulas and invariants: `docs/formulas/attention.md`. As every multi-dimensional array of the
@@ -16,10 +16,9 @@
 //! validated once by [`TensorInputs::new`] or [`AttentionInputs::new`]; outputs are (batch, n, dv)
 //! arrays.
 
+mod exact;
 mod kernels;
-
-pub mod exact;
-pub mod poly;
+mod poly;
 
 use std::ops::Range;
 
@@ -28,19 +27,22 @@ use ndarray::{Array3, ArrayView3};
 use crate::error::{Error, Result, check_finite, parse_option, row_major};
 
 pub use exact::{attention_exact, tensor_attention_exact};
-pub use poly::{Basis, PolyPlan, PolyRequest, poly_plan, tensor_attention_poly};
+pub use poly::{
+    Basis, ExpPolynomial, MonomialTable, PolyPlan, PolyRequest, monomial_table, poly_plan,
+    tensor_attention_poly,
+};
 
 /// Sizes of a batch of attention problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dims {
     /// Independent problems (flattened batch and head axes).
-    pub batch: usize,
+    pub(crate) batch: usize,
     /// Sequence length: queries and keys per problem.
-    pub n: usize,
+    pub(crate) n: usize,
     /// Width of queries and keys.
-    pub d: usize,
+    pub(crate) d: usize,
     /// Width of values (and of the output).
-    pub dv: usize,
+    pub(crate) dv: usize,
 }
 
 impl Dims {
@@ -80,7 +82,7 @@ pub enum KeyWindow {
 
 impl KeyWindow {
     /// The keys a query at position `i` of `n` sees, as an index range.
-    pub fn range(self, i: usize, n: usize) -> Range<usize> {
+    pub(crate) fn range(self, i: usize, n: usize) -> Range<usize> {
         match self {
             KeyWindow::All => 0..n,
             KeyWindow::Causal => 0..i + 1,
@@ -113,24 +115,12 @@ impl KeyWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mask {
     /// Window of the first key set (K1, V1).
-    pub first: KeyWindow,
+    pub(crate) first: KeyWindow,
     /// Window of the second key set (K2, V2).
-    pub second: KeyWindow,
+    pub(crate) second: KeyWindow,
 }
 
 impl Mask {
-    /// No mask.
-    pub const NONE: Mask = Mask {
-        first: KeyWindow::All,
-        second: KeyWindow::All,
-    };
-
-    /// j <= i and k <= i.
-    pub const CAUSAL: Mask = Mask {
-        first: KeyWindow::Causal,
-        second: KeyWindow::Causal,
-    };
-
     /// Parses "none", "causal" or "window" (with the window sizes w1, w2 of the two key sets).
     pub fn parse(kind: &str, w1: usize, w2: usize) -> Result<Self> {
         Ok(Mask {
@@ -198,11 +188,11 @@ pub struct TensorInputs<'a> {
 /// One problem of a batch.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Problem<'a> {
-    pub q: &'a [f64],
-    pub k1: &'a [f64],
-    pub k2: &'a [f64],
-    pub v1: &'a [f64],
-    pub v2: &'a [f64],
+    pub(crate) q: &'a [f64],
+    pub(crate) k1: &'a [f64],
+    pub(crate) k2: &'a [f64],
+    pub(crate) v1: &'a [f64],
+    pub(crate) v2: &'a [f64],
 }
 
 impl<'a> TensorInputs<'a> {
@@ -397,7 +387,13 @@ mod tests {
                 .contains("w2")
         );
         assert!(Mask::parse("diagonal", 1, 1).is_err());
-        assert_eq!(Mask::parse("causal", 0, 0).unwrap(), Mask::CAUSAL);
+        assert_eq!(
+            Mask::parse("causal", 0, 0).unwrap(),
+            Mask {
+                first: KeyWindow::Causal,
+                second: KeyWindow::Causal
+            }
+        );
     }
 
     #[test]

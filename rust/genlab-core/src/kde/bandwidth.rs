@@ -23,7 +23,7 @@ use crate::error::{Error, Result, format_bytes};
 use crate::simd::Isa;
 
 /// Neighbours kept per point by default: CV is exact below 257 points.
-pub const DEFAULT_NEIGHBORS: usize = 256;
+pub(crate) const DEFAULT_NEIGHBORS: usize = 256;
 /// Largest neighbour table accepted (n x k float64).
 const NEIGHBOR_TABLE_BYTES: f64 = 2.0 * 1024.0 * 1024.0 * 1024.0;
 /// Points of the log-h grid before refinement.
@@ -133,7 +133,8 @@ pub fn nearest_neighbor_bandwidth<T: Element>(data: ArrayView2<'_, T>) -> Result
 /// Options of [`loo_cv_bandwidth`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LooCvOptions {
-    /// Neighbours kept per point (None: min(n - 1, [`DEFAULT_NEIGHBORS`])); n - 1 or more is exact.
+    /// Neighbours kept per point (None: min(n - 1, 256), `DEFAULT_NEIGHBORS`); n - 1 or more is
+    /// exact.
     pub n_neighbors: Option<usize>,
     /// Search range of h (None: from the nearest-neighbour scale / 10 to 4 x the data scale).
     pub bounds: Option<(f64, f64)>,

@@ -17,9 +17,9 @@ use crate::simd::{Isa, rescale_to_common_max};
 /// sum_sq.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct LogSumExp {
-    pub max: f64,
-    pub sum: f64,
-    pub sum_sq: f64,
+    pub(crate) max: f64,
+    pub(crate) sum: f64,
+    pub(crate) sum_sq: f64,
 }
 
 impl LogSumExp {
@@ -112,9 +112,9 @@ impl Reducer for DensityReducer<'_> {
 
 /// Validated weights: their logs (None when all equal, the fast path) and their sum.
 pub(crate) struct Weights {
-    pub log: Option<Vec<f64>>,
-    pub values: Option<Vec<f64>>,
-    pub total: f64,
+    pub(crate) log: Option<Vec<f64>>,
+    pub(crate) values: Option<Vec<f64>>,
+    pub(crate) total: f64,
 }
 
 impl Weights {
@@ -179,8 +179,8 @@ pub struct DensityOptions<'a> {
 
 /// Log-density and log Y2 per query.
 pub(crate) struct DensityEvaluation {
-    pub log_density: Vec<f64>,
-    pub log_y2: Vec<f64>,
+    pub(crate) log_density: Vec<f64>,
+    pub(crate) log_y2: Vec<f64>,
 }
 
 /// Validates a lower-triangular Cholesky factor (d x d, any strides); returns its values

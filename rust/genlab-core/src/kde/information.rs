@@ -136,7 +136,7 @@ fn check_noise(noise_variances: &[f64]) -> Result<()> {
 
 /// Information-plane coordinates of one layer's activations (N x d) for every noise variance;
 /// `labels` (N class codes) adds I(T;Y).
-pub fn information_plane<T: Element>(
+pub(crate) fn information_plane<T: Element>(
     activations: ArrayView2<'_, T>,
     labels: Option<&[i64]>,
     noise_variances: &[f64],
@@ -188,7 +188,7 @@ pub fn information_plane<T: Element>(
     })
 }
 
-/// [`information_plane`] of many layers (or epochs), in parallel.
+/// `information_plane` of many layers (or epochs), in parallel.
 pub fn information_plane_many<T: Element>(
     activations: &[ArrayView2<'_, T>],
     labels: Option<&[i64]>,

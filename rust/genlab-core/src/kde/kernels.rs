@@ -39,7 +39,7 @@ fn log_unit_sphere_area(n: i64) -> f64 {
 
 impl Kernel {
     /// Every kernel, in scikit-learn's order.
-    pub const ALL: [Kernel; 6] = [
+    pub(crate) const ALL: [Kernel; 6] = [
         Kernel::Gaussian,
         Kernel::Tophat,
         Kernel::Epanechnikov,
@@ -48,25 +48,26 @@ impl Kernel {
         Kernel::Cosine,
     ];
 
+    /// scikit-learn's name of the kernel.
+    fn name(self) -> &'static str {
+        match self {
+            Kernel::Gaussian => "gaussian",
+            Kernel::Tophat => "tophat",
+            Kernel::Epanechnikov => "epanechnikov",
+            Kernel::Exponential => "exponential",
+            Kernel::Linear => "linear",
+            Kernel::Cosine => "cosine",
+        }
+    }
+
     /// From scikit-learn's kernel names.
     pub fn parse(value: &str) -> Result<Self> {
-        parse_option(
-            "kernel",
-            value,
-            &[
-                ("gaussian", Kernel::Gaussian),
-                ("tophat", Kernel::Tophat),
-                ("epanechnikov", Kernel::Epanechnikov),
-                ("exponential", Kernel::Exponential),
-                ("linear", Kernel::Linear),
-                ("cosine", Kernel::Cosine),
-            ],
-        )
+        parse_option("kernel", value, &Kernel::ALL.map(|k| (k.name(), k)))
     }
 
     /// log of the constant that makes the kernel of bandwidth `h` in `d` dimensions integrate to 1
     /// (scikit-learn's `_log_kernel_norm`, including its formula for the cosine kernel).
-    pub fn log_normalization(self, h: f64, d: usize) -> Result<f64> {
+    pub(crate) fn log_normalization(self, h: f64, d: usize) -> Result<f64> {
         let df = d as f64;
         let di = d as i64;
         let factor = match self {

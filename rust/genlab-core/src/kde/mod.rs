@@ -7,33 +7,33 @@
 //!   distances by blocked GEMM (faer), streaming log-sum-exp over data blocks, parallel over query
 //!   blocks, float64 accumulation (float32 input accepted), leave-one-out, full-covariance Gaussian
 //!   kernels by whitening with the Cholesky factor; the six kernels of scikit-learn.
-//! - [`bandwidth`]: leave-one-out likelihood cross-validation over log h on one k-nearest-neighbour
+//! - `bandwidth`: leave-one-out likelihood cross-validation over log h on one k-nearest-neighbour
 //!   distance pass, and the nearest-neighbour rule.
 //! - [`regime`]: h_G, h_CLT, h_KL from the covariance spectrum and the per-query effective number
 //!   of contributing points 1/Y2.
-//! - [`information`]: the pairwise-distance bounds of the information plane.
+//! - `information`: the pairwise-distance bounds of the information plane.
 //!
 //! Data and queries enter as (rows, d) ndarray views of any strides, as every multi-dimensional
 //! array of the core does (the kernel's Cholesky factor too); weights and labels as slices.
 //! Memory is O(threads x tile) beyond one transformed copy of the data, never O(m x n).
 
-pub mod bandwidth;
-pub mod density;
-pub mod information;
-pub mod kernels;
-pub mod regime;
+mod bandwidth;
+mod density;
+mod information;
+mod kernels;
+mod regime;
 mod rows;
 mod tiles;
 
 pub use bandwidth::{LooCv, LooCvOptions, loo_cv_bandwidth, nearest_neighbor_bandwidth};
 pub use density::{DensityOptions, log_density};
-pub use information::{InformationPlane, information_plane, information_plane_many};
+pub use information::{InformationPlane, information_plane_many};
 pub use kernels::Kernel;
-pub use regime::{Regime, RegimeReport, regime, regime_bandwidths};
+pub use regime::{Regime, RegimeReport, regime};
 
 use ndarray::ArrayView2;
 
-pub use crate::element::Element;
+use crate::element::Element;
 
 /// The kernel's scale.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -41,12 +41,12 @@ impl Regime {
 }
 
 /// g(r) = 1/2 log(1 + r) - r / (2 (1 + r)^2): increasing from g(0) = 0 to infinity.
-pub fn g(r: f64) -> f64 {
+pub(crate) fn g(r: f64) -> f64 {
     0.5 * r.ln_1p() - r / (2.0 * (1.0 + r) * (1.0 + r))
 }
 
 /// (h_G, h_CLT, h_KL) of `n` points whose covariance has eigenvalues `eigenvalues`.
-pub fn regime_bandwidths(eigenvalues: &[f64], n: usize) -> Result<(f64, f64, f64)> {
+pub(crate) fn regime_bandwidths(eigenvalues: &[f64], n: usize) -> Result<(f64, f64, f64)> {
     if n < 2 {
         return Err(Error::Empty {
             name: "data points".into(),
@@ -115,7 +115,7 @@ pub struct RegimeReport {
     /// The KL-optimal bandwidth predicted for Gaussian data with this covariance.
     pub h_kl: f64,
     /// The bandwidth examined.
-    pub bandwidth: f64,
+    pub(crate) bandwidth: f64,
     /// Effective number of contributing points 1/Y2, per query.
     pub inverse_y2: Vec<f64>,
     /// Eigenvalues of the data covariance, ascending.

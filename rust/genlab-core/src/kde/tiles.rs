@@ -50,10 +50,10 @@ pub(crate) struct Transform {
 /// Transformed points, row-major n x d, with their squared norms.
 #[derive(Debug, Clone)]
 pub(crate) struct Points {
-    pub n: usize,
-    pub d: usize,
-    pub values: Vec<f64>,
-    pub sq_norms: Vec<f64>,
+    pub(crate) n: usize,
+    pub(crate) d: usize,
+    pub(crate) values: Vec<f64>,
+    pub(crate) sq_norms: Vec<f64>,
 }
 
 /// What is wrong with a row of input values.

@@ -52,7 +52,7 @@ impl CrossPairCounts {
     /// `(C - D) / sqrt((pairs - T_x)(pairs - T_y))` (NaN for a constant variable). NaN when there
     /// are no pairs. tau-c is defined over all n(n-1)/2 pairs of n observations, not over a subset
     /// of them, so it is an error here.
-    pub fn statistic(&self, variant: Variant) -> Result<f64> {
+    pub(crate) fn statistic(&self, variant: Variant) -> Result<f64> {
         if variant == Variant::C {
             return Err(tau_c_unsupported());
         }
@@ -74,7 +74,7 @@ impl CrossPairCounts {
 }
 
 /// The error for tau-c over pairs across groups.
-pub fn tau_c_unsupported() -> Error {
+pub(crate) fn tau_c_unsupported() -> Error {
     Error::invalid(
         "variant",
         "tau-c is defined over all pairs of n observations, not over the pairs of runs with \

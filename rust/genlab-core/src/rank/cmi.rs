@@ -44,7 +44,7 @@ fn sign_code(a: f64, b: f64) -> usize {
 
 /// Most conditioning subsets one call enumerates (each costs a pass over every ordered pair of
 /// runs): past it a call would run for hours and hold every subset's table.
-pub const MAX_SUBSETS: u128 = 1 << 20;
+pub(crate) const MAX_SUBSETS: u128 = 1 << 20;
 
 /// Refuses conditioning-subset counts above [`MAX_SUBSETS`] before anything is enumerated.
 fn check_subset_count(k: usize, min_size: usize, max_size: usize, n: usize) -> Result<()> {
@@ -76,7 +76,7 @@ fn check_subset_count(k: usize, min_size: usize, max_size: usize, n: usize) -> R
 }
 
 /// All subsets of 0..k with size in [min_size, max_size], in order of size then lexicographic.
-pub fn subsets(k: usize, min_size: usize, max_size: usize) -> Vec<Vec<usize>> {
+pub(crate) fn subsets(k: usize, min_size: usize, max_size: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     for size in min_size..=max_size.min(k) {
         let mut comb: Vec<usize> = (0..size).collect();

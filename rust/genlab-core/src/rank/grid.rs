@@ -62,17 +62,17 @@ impl<'a> Codes<'a> {
     }
 
     /// Number of models.
-    pub fn n_models(&self) -> usize {
+    pub(crate) fn n_models(&self) -> usize {
         self.n_models
     }
 
     /// Number of hyperparameter axes.
-    pub fn n_axes(&self) -> usize {
+    pub(crate) fn n_axes(&self) -> usize {
         self.n_axes
     }
 
     /// Codes of one model.
-    pub fn row(&self, i: usize) -> &'a [i64] {
+    pub(crate) fn row(&self, i: usize) -> &'a [i64] {
         &self.data[i * self.n_axes..(i + 1) * self.n_axes]
     }
 
@@ -92,7 +92,7 @@ impl<'a> Codes<'a> {
 
     /// Groups `models` (indices) by their codes on every axis except `skip` (all axes if `None`).
     /// Groups come out in lexicographic order of their key, members in ascending index order.
-    pub fn group_models(&self, models: &[usize], skip: Option<usize>) -> Vec<Vec<usize>> {
+    pub(crate) fn group_models(&self, models: &[usize], skip: Option<usize>) -> Vec<Vec<usize>> {
         let mut idx = models.to_vec();
         idx.sort_by(|&a, &b| self.cmp_excluding(a, b, skip).then(a.cmp(&b)));
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -106,18 +106,18 @@ impl<'a> Codes<'a> {
     }
 
     /// The cells of axis `axis`: groups of models that agree on every other axis.
-    pub fn cells(&self, models: &[usize], axis: usize) -> Vec<Vec<usize>> {
+    pub(crate) fn cells(&self, models: &[usize], axis: usize) -> Vec<Vec<usize>> {
         self.group_models(models, Some(axis))
     }
 
     /// Dense configuration ids (0..k, all axes) of `models`, and k.
-    pub fn configuration_ids(&self, models: &[usize]) -> (Vec<usize>, usize) {
+    pub(crate) fn configuration_ids(&self, models: &[usize]) -> (Vec<usize>, usize) {
         let all: Vec<usize> = (0..self.n_axes).collect();
         self.subset_ids(models, &all)
     }
 
     /// Dense ids (0..k) of the tuples of codes on `axes`, one per model in `models`, and k.
-    pub fn subset_ids(&self, models: &[usize], axes: &[usize]) -> (Vec<usize>, usize) {
+    pub(crate) fn subset_ids(&self, models: &[usize], axes: &[usize]) -> (Vec<usize>, usize) {
         let mut idx: Vec<usize> = (0..models.len()).collect();
         let key = |p: usize| axes.iter().map(move |&a| self.row(models[p])[a]);
         idx.sort_by(|&p, &q| key(p).cmp(key(q)));
@@ -136,18 +136,18 @@ impl<'a> Codes<'a> {
 /// Per-configuration means of the measure and the gap over its runs (replicates averaged), with
 /// one row of codes per configuration.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConfigurationMeans {
+pub(crate) struct ConfigurationMeans {
     /// Mean measure of each configuration.
-    pub measure: Vec<f64>,
+    pub(crate) measure: Vec<f64>,
     /// Mean gap of each configuration.
-    pub gap: Vec<f64>,
+    pub(crate) gap: Vec<f64>,
     codes: Vec<i64>,
     n_axes: usize,
 }
 
 impl ConfigurationMeans {
     /// Averages the runs `models` of each configuration of `codes`.
-    pub fn new(measure: &[f64], gap: &[f64], codes: &Codes<'_>, models: &[usize]) -> Self {
+    pub(crate) fn new(measure: &[f64], gap: &[f64], codes: &Codes<'_>, models: &[usize]) -> Self {
         let configs = codes.group_models(models, None);
         let mean = |values: &[f64], runs: &[usize]| {
             runs.iter().map(|&i| values[i]).sum::<f64>() / runs.len() as f64
@@ -164,7 +164,7 @@ impl ConfigurationMeans {
     }
 
     /// The codes of the configurations (one model each).
-    pub fn codes(&self) -> Codes<'_> {
+    pub(crate) fn codes(&self) -> Codes<'_> {
         Codes {
             data: &self.codes,
             n_models: self.measure.len(),
@@ -173,14 +173,14 @@ impl ConfigurationMeans {
     }
 
     /// Every configuration, as model indices into [`Self::measure`] and [`Self::gap`].
-    pub fn all(&self) -> Vec<usize> {
+    pub(crate) fn all(&self) -> Vec<usize> {
         (0..self.measure.len()).collect()
     }
 }
 
 /// Indices of the models whose measure and gap are both not NaN, and whether any model was left
 /// out; an error under [`NanPolicy::Raise`] when one was.
-pub fn models_without_nan(
+pub(crate) fn models_without_nan(
     measure: &[f64],
     gap: &[f64],
     policy: NanPolicy,
@@ -207,7 +207,7 @@ pub fn models_without_nan(
 }
 
 /// Checks that measure, gap and codes describe the same models.
-pub fn check_lengths(measure: &[f64], gap: &[f64], codes: &Codes<'_>) -> Result<()> {
+pub(crate) fn check_lengths(measure: &[f64], gap: &[f64], codes: &Codes<'_>) -> Result<()> {
     if gap.len() != measure.len() {
         return Err(Error::shape(
             "gap",

@@ -13,7 +13,7 @@ pub mod counts;
 mod gram;
 pub mod granulated;
 pub mod grid;
-pub mod pvalue;
+mod pvalue;
 mod radix;
 pub mod sign_error;
 
@@ -23,8 +23,9 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, format_bytes, parse_option};
-pub use counts::KendallWorkspace;
-use counts::{PairCounts, Ranked, Scratch, pair_counts, pair_counts_against, pair_counts_in};
+use counts::{
+    KendallWorkspace, PairCounts, Ranked, Scratch, pair_counts, pair_counts_against, pair_counts_in,
+};
 
 /// Which normalization of C - D.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +199,7 @@ pub fn statistic(c: &PairCounts, variant: Variant) -> f64 {
 }
 
 /// p-value from pair counts (the same for every variant: it depends on C - D only).
-pub fn pvalue(c: &PairCounts, method: Method, alternative: Alternative) -> Result<f64> {
+pub(crate) fn pvalue(c: &PairCounts, method: Method, alternative: Alternative) -> Result<f64> {
     let total = c.total_pairs();
     if total == 0 || c.x_ties == total || c.y_ties == total {
         return Ok(f64::NAN);
@@ -224,7 +225,7 @@ pub fn pvalue(c: &PairCounts, method: Method, alternative: Alternative) -> Resul
 }
 
 /// Statistic and p-value from pair counts.
-pub fn tau_from_counts(c: &PairCounts, opts: &TauOptions) -> Result<TauResult> {
+pub(crate) fn tau_from_counts(c: &PairCounts, opts: &TauOptions) -> Result<TauResult> {
     Ok(TauResult {
         statistic: statistic(c, opts.variant),
         pvalue: pvalue(c, opts.method, opts.alternative)?,
@@ -374,7 +375,7 @@ pub fn kendalltau_many(
 /// Refuses a [`kendalltau_matrix`] of m columns of n observations whose working memory (the m x m
 /// output and the list of column pairs, 8 + 8 bytes per entry, and each column's copy and ranks)
 /// would exceed `memory_limit` bytes.
-pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
+pub(crate) fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
     let needed = 16.0 * (m as f64) * (m as f64) + 24.0 * (m as f64) * (n as f64);
     if needed <= memory_limit {
         return Ok(());
@@ -396,8 +397,7 @@ pub fn check_matrix_size(m: usize, n: usize, memory_limit: f64) -> Result<()> {
 /// undefined.
 ///
 /// The output grows as m^2: a matrix whose working memory would exceed `memory_limit` bytes is
-/// refused before anything is allocated, the copies of the columns included
-/// ([`check_matrix_size`]).
+/// refused before anything is allocated, the copies of the columns included.
 pub fn kendalltau_matrix(
     x: ArrayView2<'_, f64>,
     variant: Variant,

@@ -14,7 +14,7 @@ const EXACT_WORK_MAX: f64 = 2e10;
 /// Exact p-value from the null distribution of the concordant count `c` among n observations
 /// without ties (Kendall 1970). Mirrors scipy's `_kendall_p_exact` step for step, so the values
 /// agree to rounding.
-pub fn exact(n: u64, concordant: u64, alternative: Alternative) -> Result<f64> {
+pub(crate) fn exact(n: u64, concordant: u64, alternative: Alternative) -> Result<f64> {
     if n == 0 {
         return Err(Error::invalid(
             "n",
@@ -102,7 +102,7 @@ pub fn exact(n: u64, concordant: u64, alternative: Alternative) -> Result<f64> {
 
 /// Normal-approximation p-value of C - D with the tie-corrected variance
 /// var = (v0 - vt - vu)/18 + v1 + v2 (scipy's formula).
-pub fn asymptotic(c: &PairCounts, alternative: Alternative) -> f64 {
+pub(crate) fn asymptotic(c: &PairCounts, alternative: Alternative) -> f64 {
     let n = c.n as f64;
     let m = n * (n - 1.0);
     let v1 = (2 * c.x_ties as u128 * c.y_ties as u128) as f64 / m;
@@ -119,7 +119,7 @@ pub fn asymptotic(c: &PairCounts, alternative: Alternative) -> f64 {
 }
 
 /// p-value of a standard-normal statistic.
-pub fn normal_pvalue(z: f64, alternative: Alternative) -> f64 {
+pub(crate) fn normal_pvalue(z: f64, alternative: Alternative) -> f64 {
     match alternative {
         Alternative::Less => ndtr(z),
         Alternative::Greater => ndtr(-z),
@@ -134,7 +134,7 @@ fn factorial(n: u64) -> f64 {
 
 /// numpy's pairwise summation (blocks of 8 accumulators up to 128 values, halving above), so that
 /// sums agree with numpy's to the last bit.
-pub fn pairwise_sum(a: &[f64]) -> f64 {
+pub(crate) fn pairwise_sum(a: &[f64]) -> f64 {
     let n = a.len();
     if n < 8 {
         a.iter().fold(0.0, |s, &v| s + v)

@@ -111,7 +111,7 @@ fn scatter_parallel<T: Copy + Send + Sync, const N: usize>(
 
 /// Strict inversions (i < j with `keys[i] > keys[j]`) of `keys`, and the tie statistics of its
 /// values. `keys` and `buf` (same length) are both clobbered.
-pub fn inversions_and_ties(keys: &mut [u64], buf: &mut [u64]) -> (u64, TieStats) {
+pub(crate) fn inversions_and_ties(keys: &mut [u64], buf: &mut [u64]) -> (u64, TieStats) {
     assert_eq!(keys.len(), buf.len(), "scratch buffer of the wrong length");
     let mut ties = TieStats::default();
     let inversions = count_group(keys, buf, &mut ties);
@@ -341,7 +341,7 @@ fn count_level_parallel(
 }
 
 /// A pair of sort keys: x's and y's.
-pub type KeyPair = (u64, u64);
+pub(crate) type KeyPair = (u64, u64);
 
 /// Most classes per level of the sort (a histogram of this many counters stays in L1).
 const SORT_CLASSES: usize = 256;
@@ -360,7 +360,7 @@ fn sort_classes(len: usize) -> usize {
 /// An MSD radix sort on x's key (up to 256 classes per level); y's keys travel with x's, so no
 /// gather by index follows. Equal x keys never part, so x's tie groups and the joint ties are
 /// counted where each group is finished.
-pub fn order_by_x(
+pub(crate) fn order_by_x(
     pairs: &mut [KeyPair],
     scratch: &mut [KeyPair],
     y_in_x_order: &mut [u64],

@@ -20,7 +20,7 @@ use crate::error::{Error, Result, format_bytes};
 
 /// The most environments [`sign_error`] builds (about 3.4 GB of results at
 /// [`BYTES_PER_ENVIRONMENT`]).
-pub const MAX_ENVIRONMENTS: usize = 1 << 24;
+pub(crate) const MAX_ENVIRONMENTS: usize = 1 << 24;
 /// Memory per environment: the result and its copy into the caller's arrays, roughly.
 const BYTES_PER_ENVIRONMENT: f64 = 200.0;
 

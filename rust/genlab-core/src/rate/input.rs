@@ -5,7 +5,7 @@
 
 use ndarray::{ArrayView3, ArrayView4};
 
-pub use crate::element::Element;
+use crate::element::Element;
 use crate::error::{Error, Result, all_finite, check_finite, row_major};
 
 /// `count` matrices of `tokens` rows (tokens) by `dim` columns (features), read in place from a
@@ -41,21 +41,6 @@ impl<'a, T: Element> TokenGroups<'a, T> {
             tokens,
             dim,
         })
-    }
-
-    /// Number of groups.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// Tokens (rows) per group.
-    pub fn tokens(&self) -> usize {
-        self.tokens
-    }
-
-    /// Features (columns) per token.
-    pub fn dim(&self) -> usize {
-        self.dim
     }
 
     /// The values of group `g`, row-major (tokens x dim), after checking that they are finite;
@@ -138,11 +123,6 @@ impl<'a> Subspaces<'a> {
             dim,
             sub_dim,
         })
-    }
-
-    /// Number of subspaces K.
-    pub fn heads(&self) -> usize {
-        self.heads
     }
 
     /// U_k, row-major (dim x sub_dim).

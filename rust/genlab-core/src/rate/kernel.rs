@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// Retries with a diagonal jitter before giving up (see [`half_logdet_shifted_gram`]).
+/// Retries with a diagonal jitter before giving up (see `half_logdet_shifted_gram`).
 pub const JITTER_TRIES: u32 = 8;
 
 /// The diagonal jitter of retry `t` (0-based, `t < JITTER_TRIES`) per unit of the largest
@@ -43,11 +43,11 @@ fn small_llt_params() -> Spec<LltParams, f64> {
 #[derive(Default)]
 pub(crate) struct Workspace {
     /// The group's tokens as f64 (N x m, row-major), normalized when asked.
-    pub tokens: Vec<f64>,
+    pub(crate) tokens: Vec<f64>,
     /// Z_b as f64 before its projection on U_k.
-    pub source: Vec<f64>,
+    pub(crate) source: Vec<f64>,
     /// Memory of the factorization.
-    pub factor: FactorScratch,
+    pub(crate) factor: FactorScratch,
 }
 
 /// Memory of [`half_logdet_shifted_gram`].
@@ -63,9 +63,9 @@ pub(crate) struct FactorScratch {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct HalfLogdet {
     /// 1/2 logdet(I + a G).
-    pub value: f64,
+    pub(crate) value: f64,
     /// Whether the factorization needed a diagonal jitter.
-    pub jittered: bool,
+    pub(crate) jittered: bool,
 }
 
 /// Scales every row of the row-major `tokens` (rows of length `dim`) to unit l2 norm; zero rows

@@ -24,8 +24,9 @@ mod kernel;
 
 use faer::{Accum, MatMut, MatRef, Par};
 
+use crate::element::Element;
 use crate::error::{Error, Result, parse_option};
-pub use input::{Element, ProjectedTokens, Subspaces, TokenGroups};
+pub use input::{ProjectedTokens, Subspaces, TokenGroups};
 use kernel::{HalfLogdet, Workspace, half_logdet_shifted_gram, logdet_flops, map_groups};
 pub use kernel::{JITTER_TRIES, jitter_scale};
 
@@ -33,10 +34,10 @@ pub use kernel::{JITTER_TRIES, jitter_scale};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateOptions {
     /// The distortion epsilon (not epsilon^2): the constant is dim / (N eps^2).
-    pub eps: f64,
+    pub(crate) eps: f64,
     /// Scale every token (per head for R^c) to unit l2 norm before coding it, CRATE's measurement
     /// convention. Zero tokens stay zero.
-    pub normalize_tokens: bool,
+    pub(crate) normalize_tokens: bool,
 }
 
 impl RateOptions {

@@ -43,18 +43,18 @@ impl Basis {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpPolynomial {
     /// How the coefficients were obtained.
-    pub basis: Basis,
+    pub(crate) basis: Basis,
     /// Half-width of the interval the fit is valid on.
-    pub half_width: f64,
+    pub(crate) half_width: f64,
     /// a_0, ..., a_g.
     pub coefficients: Vec<f64>,
     /// Smallest and largest p(t) / e^t - 1 on the interval (measured on a fine grid).
-    pub relative_error: (f64, f64),
+    pub(crate) relative_error: (f64, f64),
 }
 
 impl ExpPolynomial {
     /// The degree-`degree` fit of exp on [-T, T], T = max(logit_range, 1/8).
-    pub fn fit(basis: Basis, degree: usize, logit_range: f64) -> Self {
+    pub(crate) fn fit(basis: Basis, degree: usize, logit_range: f64) -> Self {
         let half_width = logit_range.max(MIN_HALF_WIDTH);
         let coefficients = match basis {
             Basis::Taylor => {
@@ -89,12 +89,12 @@ impl ExpPolynomial {
     }
 
     /// The degree g.
-    pub fn degree(&self) -> usize {
+    pub(crate) fn degree(&self) -> usize {
         self.coefficients.len() - 1
     }
 
     /// p(t) by Horner's rule.
-    pub fn eval(&self, t: f64) -> f64 {
+    pub(crate) fn eval(&self, t: f64) -> f64 {
         self.coefficients
             .iter()
             .rev()
@@ -117,7 +117,7 @@ impl ExpPolynomial {
 
     /// Bound on |O~ - O| / max_{j,k} |v1_j v2_k| for every output entry (infinite when p may
     /// not be positive on the interval, so that the weights could vanish or change sign).
-    pub fn error_bound(&self, unit_roundoff: f64) -> f64 {
+    pub(crate) fn error_bound(&self, unit_roundoff: f64) -> f64 {
         let rounding = self.rounding_error(unit_roundoff);
         let (lo, hi) = (
             self.relative_error.0 - rounding,

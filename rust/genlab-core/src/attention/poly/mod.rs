@@ -34,16 +34,17 @@ mod planner;
 
 pub use approximation::{Basis, ExpPolynomial};
 pub use kernel::tensor_attention_poly;
-pub use monomials::{MonomialTable, monomial_table, rank};
+pub use monomials::{MonomialTable, monomial_table};
 pub use planner::{PolyPlan, PolyRequest, poly_plan};
 
 /// Highest degree considered: beyond it the monomial form of a Chebyshev interpolant loses more
 /// to rounding than the degree gains, and ranks are out of reach for any useful d.
-pub const MAX_DEGREE: usize = 32;
+pub(crate) const MAX_DEGREE: usize = 32;
 
 #[cfg(test)]
 mod tests {
-    use super::super::exact::tests::{Sample, max_abs_diff, naive_tensor};
+    use super::super::exact::tests::{CAUSAL, NO_MASK, Sample, max_abs_diff, naive_tensor};
+    use super::monomials::rank;
     use super::*;
     use crate::attention::{Dims, Mask};
 
@@ -152,11 +153,7 @@ mod tests {
             0.8,
         );
         let x = data.inputs();
-        for mask in [
-            Mask::NONE,
-            Mask::CAUSAL,
-            Mask::parse("window", 5, 17).unwrap(),
-        ] {
+        for mask in [NO_MASK, CAUSAL, Mask::parse("window", 5, 17).unwrap()] {
             let want = naive_tensor(&x, 0.9, mask);
             let mut previous = f64::INFINITY;
             for g in [0, 2, 4, 8] {

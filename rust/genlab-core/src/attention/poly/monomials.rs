@@ -6,7 +6,7 @@ use crate::error::{Error, Result, format_bytes};
 
 /// Number of multi-indices alpha in N^d with |alpha| <= g: C(d + g, g). None when it does not
 /// fit in usize.
-pub fn rank(d: usize, degree: usize) -> Option<usize> {
+pub(crate) fn rank(d: usize, degree: usize) -> Option<usize> {
     // In u128 and checked: d itself may be near usize::MAX (d + m must not wrap to a small rank).
     let mut r: u128 = 1;
     for m in 1..=degree {
@@ -28,21 +28,21 @@ pub(super) fn rank_f64(d: usize, degree: usize) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonomialTable {
     /// Width d.
-    pub d: usize,
+    pub(crate) d: usize,
     /// Entry of alpha - e_l (0 for alpha = 0).
     pub parent: Vec<u32>,
     /// The l of alpha - e_l.
     pub variable: Vec<u32>,
     /// |alpha|! / alpha!.
     pub multinomial: Vec<f64>,
-    /// Entries of degree m are level_start[m]..level_start[m + 1].
+    /// Entries of degree m are `level_start[m]..level_start[m + 1]`.
     pub level_start: Vec<usize>,
 }
 
 impl MonomialTable {
     /// Every multi-index of degree at most `degree`: each alpha + e_l with l at or after the
     /// last nonzero coordinate of alpha, so that each multi-index appears once.
-    pub fn new(d: usize, degree: usize) -> Self {
+    pub(crate) fn new(d: usize, degree: usize) -> Self {
         let mut t = MonomialTable {
             d,
             parent: vec![0],
@@ -70,12 +70,12 @@ impl MonomialTable {
     }
 
     /// The number of multi-indices r.
-    pub fn rank(&self) -> usize {
+    pub(crate) fn rank(&self) -> usize {
         self.parent.len()
     }
 
     /// out[alpha] = x^alpha.
-    pub fn monomials(&self, x: &[f64], out: &mut [f64]) {
+    pub(crate) fn monomials(&self, x: &[f64], out: &mut [f64]) {
         out[0] = 1.0;
         for a in 1..self.rank() {
             out[a] = out[self.parent[a] as usize] * x[self.variable[a] as usize];

@@ -10,7 +10,7 @@ use crate::error::{Error, Result, format_bytes};
 /// caller's algorithm needs per unit of rank.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolyRequest {
-    /// Upper bound on |s <q, k1, k2>| (see [`logit_bound`]).
+    /// Upper bound on |s <q, k1, k2>| (see [`crate::attention::logit_bound`]).
     pub logit_range: f64,
     /// Width of queries and keys.
     pub d: usize,
@@ -124,7 +124,7 @@ fn affordable(req: &PolyRequest, g: usize) -> Result<(usize, f64)> {
 }
 
 /// Chooses the degree: the one given (checked for positivity, the tolerance and memory), or the
-/// smallest whose error bound meets `tol`. A tolerance no degree up to [`MAX_DEGREE`] meets
+/// smallest whose error bound meets `tol`. A tolerance no degree up to `MAX_DEGREE` (32) meets
 /// (rounding sets a floor that grows with T), or that needs more memory than allowed, is an
 /// error that says what is reachable.
 pub fn poly_plan(req: &PolyRequest) -> Result<PolyPlan> {

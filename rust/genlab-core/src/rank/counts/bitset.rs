@@ -19,7 +19,7 @@ pub const BITSET_MAX: usize = 1 << 15;
 /// (within its block of 8 words) and at or above each block. A query is two loads and a popcount;
 /// an insert updates every counter with a mask, a fixed number of whole-vector adds: a loop whose
 /// length depends on the data mispredicts on every element (measured 2.5x slower).
-pub fn discordant_bitset(ordinals: &[u32], run_bounds: Option<&[u32]>) -> u64 {
+pub(crate) fn discordant_bitset(ordinals: &[u32], run_bounds: Option<&[u32]>) -> u64 {
     const WORDS_PER_BLOCK: usize = 8;
     const LANES: usize = 8;
     assert!(

@@ -4,7 +4,7 @@
 use super::ranking::PARALLEL_MIN;
 
 /// Keys the merge-based inversion count works on.
-pub trait MergeKey: Copy + Ord + Send + Sync + Default {
+pub(crate) trait MergeKey: Copy + Ord + Send + Sync + Default {
     /// `if take_b { b } else { a }` without a branch: the compiler turns an `if` here into a jump
     /// that mispredicts on half the steps of a random merge (measured 3x slower).
     fn select(a: Self, b: Self, take_b: bool) -> Self;
@@ -26,7 +26,7 @@ impl MergeKey for u64 {
 
 /// Number of strict inversions (i < j with s[i] > s[j]); sorts `s` in place. `buf` must have the
 /// same length as `s`. Parallel (rayon) above a size threshold.
-pub fn count_inversions<T: MergeKey>(s: &mut [T], buf: &mut [T]) -> u64 {
+pub(crate) fn count_inversions<T: MergeKey>(s: &mut [T], buf: &mut [T]) -> u64 {
     assert_eq!(s.len(), buf.len(), "scratch buffer of the wrong length");
     sort_count(s, buf, false)
 }

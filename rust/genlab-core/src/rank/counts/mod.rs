@@ -4,7 +4,7 @@
 //! Two algorithms give the same [`PairCounts`]:
 //! - [`pair_counts`]: O(n log n) (Knight 1966): order the pairs by (x, y) and count the discordant
 //!   pairs as the inversions of y in that order: by a bitset over y's ranks up to [`BITSET_MAX`],
-//!   above it by MSD radix partitioning of the sort keys ([`super::radix`]);
+//!   above it by MSD radix partitioning of the sort keys (`rank::radix`);
 //! - [`pair_counts_naive`]: O(n^2) over all pairs, faster for the tiny groups of granulated tau.
 //!
 //! By job: this file holds the count types and the dispatch between the paths; `ranking` the
@@ -19,44 +19,43 @@ mod workspace;
 use rayon::prelude::*;
 
 use super::radix::{inversions_and_ties, order_by_x};
-pub use bitset::{BITSET_MAX, discordant_bitset};
-use bitset::{joint_ties_in_runs, ordinals_in_visit_order};
-pub(crate) use merge::sort_count_sequential;
-pub use merge::{MergeKey, count_inversions};
-pub(crate) use ranking::{PARALLEL_MIN, SharedSlots};
-pub use ranking::{Ranked, sort_key};
+pub use bitset::BITSET_MAX;
+use bitset::{discordant_bitset, joint_ties_in_runs, ordinals_in_visit_order};
+pub(crate) use merge::{count_inversions, sort_count_sequential};
+pub use ranking::Ranked;
+pub(crate) use ranking::{PARALLEL_MIN, SharedSlots, sort_key};
 pub use workspace::{KENDALL_WORKSPACE_MAX_BYTES, KendallWorkspace, Scratch};
 
 /// Counts over the n(n-1)/2 unordered pairs of (x_i, y_i).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PairCounts {
     /// Number of observations.
-    pub n: u64,
+    pub(crate) n: u64,
     /// Discordant pairs.
-    pub discordant: u64,
+    pub(crate) discordant: u64,
     /// Pairs tied in x (including those tied in both).
     pub x_ties: u64,
     /// Pairs tied in y (including those tied in both).
     pub y_ties: u64,
     /// Pairs tied in both x and y.
-    pub joint_ties: u64,
+    pub(crate) joint_ties: u64,
     /// Sum over x tie groups of t(t-1)(t-2), for the tie-corrected variance.
-    pub x_tie_t3: f64,
+    pub(crate) x_tie_t3: f64,
     /// Sum over x tie groups of t(t-1)(2t+5).
-    pub x_tie_t5: f64,
+    pub(crate) x_tie_t5: f64,
     /// Same sums for y.
-    pub y_tie_t3: f64,
+    pub(crate) y_tie_t3: f64,
     /// Sum over y tie groups of t(t-1)(2t+5).
-    pub y_tie_t5: f64,
+    pub(crate) y_tie_t5: f64,
     /// Number of distinct x values.
-    pub distinct_x: u64,
+    pub(crate) distinct_x: u64,
     /// Number of distinct y values.
-    pub distinct_y: u64,
+    pub(crate) distinct_y: u64,
 }
 
 impl PairCounts {
     /// n(n-1)/2.
-    pub fn total_pairs(&self) -> u64 {
+    pub(crate) fn total_pairs(&self) -> u64 {
         self.n * self.n.saturating_sub(1) / 2
     }
 
@@ -67,13 +66,13 @@ impl PairCounts {
             - 2 * self.discordant as i128
     }
 
-    /// Concordant pairs.
-    pub fn concordant(&self) -> u64 {
-        self.total_pairs() + self.joint_ties - self.x_ties - self.y_ties - self.discordant
-    }
-
     /// The counts of two ranked variables, given their discordant pairs and pairs tied in both.
-    pub fn of_ranked(x: &Ranked, y: &Ranked, discordant: u64, joint_ties: u64) -> PairCounts {
+    pub(crate) fn of_ranked(
+        x: &Ranked,
+        y: &Ranked,
+        discordant: u64,
+        joint_ties: u64,
+    ) -> PairCounts {
         PairCounts {
             n: x.ranks.len() as u64,
             discordant,
@@ -92,15 +91,15 @@ impl PairCounts {
 
 /// Tie statistics of one variable, from the sizes of its tie groups.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct TieStats {
+pub(crate) struct TieStats {
     /// Sum of t(t-1)/2: pairs tied.
-    pub pairs: u64,
+    pub(crate) pairs: u64,
     /// Sum of t(t-1)(t-2).
-    pub t3: f64,
+    pub(crate) t3: f64,
     /// Sum of t(t-1)(2t+5).
-    pub t5: f64,
+    pub(crate) t5: f64,
     /// Number of distinct values.
-    pub distinct: u64,
+    pub(crate) distinct: u64,
 }
 
 impl TieStats {
@@ -192,7 +191,7 @@ pub fn pair_counts(x: &[f64], y: &[f64]) -> PairCounts {
 
 /// [`pair_counts`] with the large-n count's scratch memory taken from `workspace` (kept there
 /// between calls by a caller that counts many times).
-pub fn pair_counts_in(x: &[f64], y: &[f64], workspace: &mut KendallWorkspace) -> PairCounts {
+pub(crate) fn pair_counts_in(x: &[f64], y: &[f64], workspace: &mut KendallWorkspace) -> PairCounts {
     debug_assert_eq!(x.len(), y.len());
     let n = x.len();
     if n <= NAIVE_MAX {
@@ -268,7 +267,7 @@ fn tie_stats_small(v: &[f64]) -> TieStats {
 }
 
 /// Pair counts of many columns against one shared, already-ranked variable, in parallel.
-pub fn pair_counts_against(columns: &[&[f64]], y: &Ranked) -> Vec<PairCounts> {
+pub(crate) fn pair_counts_against(columns: &[&[f64]], y: &Ranked) -> Vec<PairCounts> {
     columns
         .par_iter()
         .map_init(Scratch::default, |scratch, col| {

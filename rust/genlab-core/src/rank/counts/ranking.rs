@@ -8,7 +8,7 @@ use super::TieStats;
 /// Order-preserving map from a non-NaN f64 to u64; -0.0 and 0.0 map to the same key (they compare
 /// equal, as in numpy).
 #[inline]
-pub fn sort_key(v: f64) -> u64 {
+pub(crate) fn sort_key(v: f64) -> u64 {
     let v = if v == 0.0 { 0.0 } else { v };
     let bits = v.to_bits();
     if bits >> 63 == 1 {
@@ -23,13 +23,13 @@ pub fn sort_key(v: f64) -> u64 {
 #[derive(Debug, Clone)]
 pub struct Ranked {
     /// Dense rank of each observation, in input order.
-    pub ranks: Vec<u32>,
+    pub(crate) ranks: Vec<u32>,
     /// Observation indices in ascending order of value (ties in index order).
-    pub order: Vec<u32>,
+    pub(crate) order: Vec<u32>,
     /// Tie statistics.
-    pub ties: TieStats,
+    pub(crate) ties: TieStats,
     /// `group_start[r]`: number of observations with rank < r (length distinct + 1).
-    pub group_start: Vec<u32>,
+    pub(crate) group_start: Vec<u32>,
 }
 
 impl Ranked {
@@ -68,7 +68,7 @@ impl Ranked {
     }
 
     /// Whether any two observations tie.
-    pub fn has_ties(&self) -> bool {
+    pub(crate) fn has_ties(&self) -> bool {
         self.ties.pairs > 0
     }
 }

@@ -10,7 +10,7 @@ pub struct Scratch {
     pub(super) buf: Vec<u32>,
 }
 
-/// Scratch memory of the large-n count ([`pair_counts_in`](super::pair_counts_in): 48 bytes per
+/// Scratch memory of the large-n count (`pair_counts_in`: 48 bytes per
 /// observation, 48 MB at n = 1e6), for a caller that counts many times to keep between calls.
 ///
 /// Fresh memory costs a page fault per 4 KiB page on first touch, on every call, because the
