@@ -9,6 +9,7 @@ Run with ``bash scripts/bench.sh benches/bench_torch_measures.py``.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -50,10 +51,16 @@ def test_compute_measures(
     else:
         names = [n for n, i in MEASURES.items() if i.group not in ("flatness", "srr")]
 
+    # scripts/bench-compare.sh also runs this file against versions from before
+    # compute_measures(model, data, train_result=...), which took the result second.
+    new_signature = "train_result" in inspect.signature(compute_measures).parameters
+
     def measure() -> dict[str, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalWarning)
-            return compute_measures(model, result, data, names=names)
+            if new_signature:
+                return compute_measures(model, data, train_result=result, names=names)
+            return compute_measures(model, result, data, names=names)  # type: ignore[arg-type]
 
     values = run_case(
         f"compute_measures({group}), CRATE dim 32 depth 4, digits", "genlab", measure, rounds=2

@@ -179,15 +179,16 @@ pub(crate) fn exp_nonpositive<A: MulAdd>(x: f64) -> f64 {
 /// are.
 #[inline]
 pub(crate) fn rescale_to_common_max(a: f64, b: f64) -> (f64, f64, f64) {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return (m, 0.0, 0.0);
+    if a.max(b) == f64::NEG_INFINITY {
+        return (f64::NEG_INFINITY, 0.0, 0.0);
     }
-    (
-        m,
-        exp_nonpositive::<Unfused>(a - m),
-        exp_nonpositive::<Unfused>(b - m),
-    )
+    // The larger side's factor is exp(0) = 1 (exactly what exp_nonpositive gives): one
+    // exponential per step, not two (the information plane takes a step per block and scale).
+    if a >= b {
+        (a, 1.0, exp_nonpositive::<Unfused>(b - a))
+    } else {
+        (b, exp_nonpositive::<Unfused>(a - b), 1.0)
+    }
 }
 
 /// Defines `fn $name(isa: Isa, args...)`, which runs the kernel body `$body` compiled for the
