@@ -32,16 +32,6 @@ pub struct SubsetScore {
     pub score: f64,
 }
 
-fn sign_code(a: f64, b: f64) -> usize {
-    if a > b {
-        2
-    } else if a < b {
-        0
-    } else {
-        1
-    }
-}
-
 /// Most conditioning subsets one call enumerates (each costs a pass over every ordered pair of
 /// runs): past it a call would run for hours and hold every subset's table.
 pub(crate) const MAX_SUBSETS: u128 = 1 << 20;
@@ -201,9 +191,8 @@ fn genlab_scores(
 ) -> Vec<SubsetScore> {
     let mu: Vec<f64> = models.iter().map(|&i| measure[i]).collect();
     let g: Vec<f64> = models.iter().map(|&i| gap[i]).collect();
+    let (x, y) = (dense_ranks(&mu), dense_ranks(&g));
     let (config, _) = codes.configuration_ids(models);
-    let counted =
-        |i: usize, j: usize| i != j && !(skip_same_configuration && config[i] == config[j]);
     all_subsets
         .into_par_iter()
         .map(|axes| {
@@ -216,17 +205,39 @@ fn genlab_scores(
             for (i, &id) in ids.iter().enumerate() {
                 members[id].push(i);
             }
+            let sorted: Vec<Option<SortedRuns>> = members
+                .iter()
+                .map(|runs| {
+                    (runs.len() > COUNT_BY_SORTING_ABOVE).then(|| SortedRuns::new(runs, &x, &y))
+                })
+                .collect();
             let mut info = Information::default();
-            for first in &members {
-                for second in &members {
-                    let mut table = [0u64; 9];
-                    for &i in first {
-                        for &j in second {
-                            if counted(i, j) {
-                                table[sign_code(mu[i], mu[j]) * 3 + sign_code(g[i], g[j])] += 1;
+            for (f, first) in members.iter().enumerate() {
+                for (s, second) in members.iter().enumerate() {
+                    let table = match (&sorted[f], &sorted[s]) {
+                        (Some(a), Some(b)) => {
+                            let mut table = sign_table(a, b);
+                            if f == s {
+                                remove_uncounted_pairs(
+                                    &mut table,
+                                    first,
+                                    &x,
+                                    &y,
+                                    &config,
+                                    skip_same_configuration,
+                                );
                             }
+                            table
                         }
-                    }
+                        _ => pair_by_pair_table(
+                            first,
+                            second,
+                            &x,
+                            &y,
+                            &config,
+                            skip_same_configuration,
+                        ),
+                    };
                     info.add(&table);
                 }
             }
@@ -240,6 +251,208 @@ fn genlab_scores(
             }
         })
         .collect()
+}
+
+/// Conditions with at most this many runs are counted pair by pair (cheaper there than sorting).
+const COUNT_BY_SORTING_ABOVE: usize = 64;
+
+/// The table of the ordered pairs (i in `first`, j in `second`) that count: i != j, and not of
+/// one configuration when `skip_same_configuration`. One comparison per pair.
+fn pair_by_pair_table(
+    first: &[usize],
+    second: &[usize],
+    x: &[u32],
+    y: &[u32],
+    config: &[usize],
+    skip_same_configuration: bool,
+) -> [u64; 9] {
+    let mut table = [0u64; 9];
+    for &i in first {
+        for &j in second {
+            if i != j && !(skip_same_configuration && config[i] == config[j]) {
+                table[rank_sign(x[i], x[j]) * 3 + rank_sign(y[i], y[j])] += 1;
+            }
+        }
+    }
+    table
+}
+
+/// From the table of every ordered pair of one condition's runs (self-pairs included), removes
+/// the pairs that do not count: each run with itself, and with `skip_same_configuration` the
+/// pairs of runs of one configuration (a configuration lies inside one condition).
+fn remove_uncounted_pairs(
+    table: &mut [u64; 9],
+    runs: &[usize],
+    x: &[u32],
+    y: &[u32],
+    config: &[usize],
+    skip_same_configuration: bool,
+) {
+    table[4] -= runs.len() as u64; // (=, =): every self-pair
+    if !skip_same_configuration {
+        return;
+    }
+    let mut by_configuration = runs.to_vec();
+    by_configuration.sort_unstable_by_key(|&i| config[i]);
+    for replicates in by_configuration.chunk_by(|&a, &b| config[a] == config[b]) {
+        for &i in replicates {
+            for &j in replicates {
+                if i != j {
+                    table[rank_sign(x[i], x[j]) * 3 + rank_sign(y[i], y[j])] -= 1;
+                }
+            }
+        }
+    }
+}
+
+/// The code of sign(a - b) in a table: 0 for -, 1 for 0, 2 for +.
+fn rank_sign(a: u32, b: u32) -> usize {
+    match a.cmp(&b) {
+        std::cmp::Ordering::Greater => 2,
+        std::cmp::Ordering::Less => 0,
+        std::cmp::Ordering::Equal => 1,
+    }
+}
+
+/// Dense ranks of `values` (equal values share a rank, -0.0 equals 0.0): comparing ranks gives
+/// the same signs as comparing the values, which are finite here.
+fn dense_ranks(values: &[f64]) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0u32; values.len()];
+    let mut rank = 0u32;
+    for w in 0..order.len() {
+        if w > 0 && values[order[w]] != values[order[w - 1]] {
+            rank += 1;
+        }
+        ranks[order[w]] = rank;
+    }
+    ranks
+}
+
+/// The runs of one condition, sorted for the counting of [`sign_table`]: (x, y) = the ranks of
+/// (measure, gap), once in (x, y) order and once in (y, x) order.
+struct SortedRuns {
+    by_x: Vec<(u32, u32)>,
+    by_y: Vec<(u32, u32)>,
+    /// The distinct y values, ascending (the Fenwick tree's coordinates).
+    distinct_y: Vec<u32>,
+}
+
+impl SortedRuns {
+    fn new(runs: &[usize], x: &[u32], y: &[u32]) -> Self {
+        let mut by_x: Vec<(u32, u32)> = runs.iter().map(|&i| (x[i], y[i])).collect();
+        by_x.sort_unstable();
+        let mut by_y: Vec<(u32, u32)> = by_x.iter().map(|&(a, b)| (b, a)).collect();
+        by_y.sort_unstable();
+        let mut distinct_y: Vec<u32> = by_y.iter().map(|&(b, _)| b).collect();
+        distinct_y.dedup();
+        SortedRuns {
+            by_x,
+            by_y,
+            distinct_y,
+        }
+    }
+}
+
+/// Counts of (first < key, first == key) in a slice sorted by its first field.
+fn below_and_equal(sorted: &[(u32, u32)], key: u32) -> (usize, usize) {
+    let lo = sorted.partition_point(|&(a, _)| a < key);
+    let hi = lo + sorted[lo..].partition_point(|&(a, _)| a == key);
+    (lo, hi - lo)
+}
+
+/// The 3 x 3 table of (sign(mu_i - mu_j), sign(g_i - g_j)) over every ordered pair (i in
+/// `first`, j in `second`), self-pairs included, in O((a + b) log b) instead of a * b.
+///
+/// Per i, binary searches give the row sums (how many j have a smaller, equal, larger measure),
+/// the column sums (the same for the gap) and the cells with a tie in one variable; a sweep in
+/// measure order with a Fenwick tree over the gap counts the pairs smaller in both (>, >) and
+/// the pairs at most equal in both; the four remaining cells follow from the sums.
+fn sign_table(first: &SortedRuns, second: &SortedRuns) -> [u64; 9] {
+    const LT: usize = 0;
+    const EQ: usize = 1;
+    const GT: usize = 2;
+    let b = second.by_x.len() as u64;
+    let mut t = [0u64; 9];
+    let mut fenwick = vec![0u32; second.distinct_y.len() + 1];
+    let add = |tree: &mut Vec<u32>, y: u32, distinct: &[u32]| {
+        let mut p = distinct.partition_point(|&v| v < y) + 1;
+        while p < tree.len() {
+            tree[p] += 1;
+            p += p & p.wrapping_neg();
+        }
+    };
+    // How many inserted j have a gap below `y` (or at most `y` with `inclusive`).
+    let count = |tree: &[u32], y: u32, inclusive: bool, distinct: &[u32]| -> u64 {
+        let mut p = if inclusive {
+            distinct.partition_point(|&v| v <= y)
+        } else {
+            distinct.partition_point(|&v| v < y)
+        };
+        let mut s = 0u64;
+        while p > 0 {
+            s += u64::from(tree[p]);
+            p -= p & p.wrapping_neg();
+        }
+        s
+    };
+    let (mut inserted, mut gg, mut at_most_both) = (0usize, 0u64, 0u64);
+    let runs = &first.by_x;
+    let mut start = 0;
+    while start < runs.len() {
+        let xi = runs[start].0;
+        let end = start + runs[start..].partition_point(|&(a, _)| a == xi);
+        // j with a smaller measure, then the (>, >) counts of this measure value's runs.
+        while inserted < second.by_x.len() && second.by_x[inserted].0 < xi {
+            add(&mut fenwick, second.by_x[inserted].1, &second.distinct_y);
+            inserted += 1;
+        }
+        for &(_, yi) in &runs[start..end] {
+            gg += count(&fenwick, yi, false, &second.distinct_y);
+        }
+        while inserted < second.by_x.len() && second.by_x[inserted].0 == xi {
+            add(&mut fenwick, second.by_x[inserted].1, &second.distinct_y);
+            inserted += 1;
+        }
+        for &(_, yi) in &runs[start..end] {
+            at_most_both += count(&fenwick, yi, true, &second.distinct_y);
+        }
+        start = end;
+    }
+    let (mut row, mut col) = ([0u64; 3], [0u64; 3]);
+    for &(xi, yi) in runs {
+        let (x_below, x_equal) = below_and_equal(&second.by_x, xi);
+        let (y_below, y_equal) = below_and_equal(&second.by_y, yi);
+        row[GT] += x_below as u64;
+        row[EQ] += x_equal as u64;
+        col[GT] += y_below as u64;
+        col[EQ] += y_equal as u64;
+        // Ties in the measure, split by the gap (the segment is sorted by gap).
+        let x_tied = &second.by_x[x_below..x_below + x_equal];
+        let below = x_tied.partition_point(|&(_, v)| v < yi);
+        let equal = x_tied[below..].partition_point(|&(_, v)| v == yi);
+        t[EQ * 3 + GT] += below as u64;
+        t[EQ * 3 + EQ] += equal as u64;
+        t[EQ * 3 + LT] += (x_equal - below - equal) as u64;
+        // Ties in the gap, split by the measure.
+        let y_tied = &second.by_y[y_below..y_below + y_equal];
+        let below = y_tied.partition_point(|&(_, v)| v < xi);
+        let equal = y_tied[below..].partition_point(|&(_, v)| v == xi);
+        t[GT * 3 + EQ] += below as u64;
+        t[LT * 3 + EQ] += (y_equal - below - equal) as u64;
+    }
+    let a = runs.len() as u64;
+    row[LT] = a * b - row[GT] - row[EQ];
+    col[LT] = a * b - col[GT] - col[EQ];
+    // Pairs larger in both: all, minus those at most equal in the measure or in the gap, plus
+    // those at most equal in both (counted twice).
+    let ll = a * b + at_most_both - (row[GT] + row[EQ]) - (col[GT] + col[EQ]);
+    t[GT * 3 + GT] = gg;
+    t[LT * 3 + LT] = ll;
+    t[GT * 3 + LT] = row[GT] - gg - t[GT * 3 + EQ];
+    t[LT * 3 + GT] = row[LT] - ll - t[LT * 3 + EQ];
+    t
 }
 
 /// Entropy in bits of a distribution given by counts, as the PGDL program computes it (1e-12
@@ -411,6 +624,70 @@ pub fn conditional_mutual_information(
 mod tests {
     use super::*;
     use ndarray::ArrayView2;
+
+    /// Runs 0..n with measure and gap ranks drawn from few values (many ties) and `configs`
+    /// configurations, from a small linear congruential generator.
+    fn tied_runs(
+        n: usize,
+        values: u32,
+        configs: usize,
+        seed: u64,
+    ) -> (Vec<u32>, Vec<u32>, Vec<usize>) {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = |m: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) % m
+        };
+        let x = (0..n).map(|_| next(u64::from(values)) as u32).collect();
+        let y = (0..n).map(|_| next(u64::from(values)) as u32).collect();
+        let config = (0..n).map(|_| next(configs as u64) as usize).collect();
+        (x, y, config)
+    }
+
+    #[test]
+    fn tables_by_sorting_equal_the_pair_by_pair_count() {
+        for (seed, (a, b, values)) in [
+            (0, 0, 3),
+            (1, 70, 2),
+            (90, 150, 5),
+            (200, 130, 40),
+            (300, 1, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (x, y, config) = tied_runs(a + b, values, 7, seed as u64);
+            let first: Vec<usize> = (0..a).collect();
+            let second: Vec<usize> = (a..a + b).collect();
+            let sorted_first = SortedRuns::new(&first, &x, &y);
+            let sorted_second = SortedRuns::new(&second, &x, &y);
+            // Two conditions: no run (and no configuration) is in both, so every pair counts.
+            let by_pairs = pair_by_pair_table(&first, &second, &x, &y, &config, false);
+            assert_eq!(sign_table(&sorted_first, &sorted_second), by_pairs);
+            assert_eq!(by_pairs.iter().sum::<u64>(), (a * b) as u64);
+            for skip in [false, true] {
+                // One condition with itself: self-pairs and replicate pairs removed.
+                let mut within = sign_table(&sorted_first, &sorted_first);
+                remove_uncounted_pairs(&mut within, &first, &x, &y, &config, skip);
+                assert_eq!(
+                    within,
+                    pair_by_pair_table(&first, &first, &x, &y, &config, skip)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dense_ranks_keep_ties_and_order() {
+        assert_eq!(
+            dense_ranks(&[2.0, -0.0, 0.0, 5.0, 2.0, -1.0]),
+            vec![2, 1, 1, 3, 2, 0]
+        );
+    }
 
     #[test]
     fn subsets_enumerated_in_order() {
