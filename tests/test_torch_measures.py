@@ -123,7 +123,7 @@ def test_norm_measures_against_closed_forms(digits: DatasetSplit) -> None:
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        got = compute_measures(model, result, digits, names=names)
+        got = compute_measures(model, digits, train_result=result, names=names)
     ws = [model.hidden[0].weight, model.hidden[1].weight, model.head.weight]
     w0 = [result.initial_state[k] for k in ("hidden.0.weight", "hidden.1.weight", "head.weight")]
     a = [w.detach().double().numpy() for w in ws]
@@ -325,7 +325,7 @@ def test_compute_all_measures(digits: DatasetSplit, trained_mlp: tuple[Any, Trai
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NumericalWarning)
-        values = compute_measures(model, result, digits, settings=FAST)
+        values = compute_measures(model, digits, train_result=result, settings=FAST)
     assert list(values) == list(MEASURES)
     for name, value in values.items():
         assert isinstance(value, float)
@@ -346,7 +346,7 @@ def test_compute_measures_on_crate(digits: DatasetSplit) -> None:
     names = ["path_norm", "fro_dist", "srr_measure_mean", "compressed_coding_rate_last"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        values = compute_measures(model, result, digits, names=names, settings=FAST)
+        values = compute_measures(model, digits, train_result=result, names=names, settings=FAST)
     assert list(values) == names
     assert all(math.isfinite(v) for v in values.values())
 
@@ -354,36 +354,52 @@ def test_compute_measures_on_crate(digits: DatasetSplit) -> None:
 def test_undefined_values_are_nan(digits: DatasetSplit) -> None:
     model, result = _tiny_trained(digits)
     assert result.steps_to_ce_0_1 is None
-    values = compute_measures(model, result, digits, names=["steps_to_ce_0_1"])
+    values = compute_measures(model, digits, train_result=result, names=["steps_to_ce_0_1"])
     assert math.isnan(values["steps_to_ce_0_1"])
     # an untrained network has a negative 10th-percentile margin
     untrained = build_model("mlp", num_classes=10, input_shape=(1, 8, 8), seed=1, width=6)
     with pytest.warns(DegenerateDataWarning, match="margin"):
         values = compute_measures(
-            untrained, result, digits, names=["inverse_margin", "log_prod_of_fro"]
+            untrained, digits, train_result=result, names=["inverse_margin", "log_prod_of_fro"]
         )
     assert math.isnan(values["inverse_margin"])
     assert math.isfinite(values["log_prod_of_fro"])
     # no warning when no requested measure divides by the margin (warnings are errors here)
-    assert compute_measures(untrained, result, digits, names=["path_norm"])["path_norm"] > 0
+    assert (
+        compute_measures(untrained, digits, train_result=result, names=["path_norm"])["path_norm"]
+        > 0
+    )
 
 
 def test_compute_measures_errors(digits: DatasetSplit) -> None:
     model, result = _tiny_trained(digits)
     with pytest.raises(ValueError, match="unknown measure\\(s\\) 'vc_dim'"):
-        compute_measures(model, result, digits, names=["params", "vc_dim"])
-    with pytest.raises(TypeError, match="result: expected a TrainResult"):
-        compute_measures(model, {}, digits)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="data: expected a DatasetSplit"):
-        compute_measures(model, result, digits.train)  # type: ignore[arg-type]
+        compute_measures(model, digits, train_result=result, names=["params", "vc_dim"])
+    with pytest.raises(TypeError, match="train_result: expected a TrainResult"):
+        compute_measures(model, digits, train_result={})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="data: expected a DatasetSplit, a torch Dataset"):
+        compute_measures(model, 42)
+    # genlab 0.1's compute_measures(model, result, data): Python's own TypeError for three
+    # positional arguments, and a pointer to the keyword when the result comes second.
+    with pytest.raises(TypeError, match="takes 2 positional arguments but 3 were given"):
+        compute_measures(model, result, digits)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="the training result is now a keyword argument"):
+        compute_measures(model, result)
+    with pytest.raises(TypeError, match="initial_state: expected a state dict"):
+        compute_measures(model, digits, initial_state=[1, 2])  # type: ignore[arg-type]
+    x, y = digits.train.tensors  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="data: 5 inputs but 4 labels"):
+        compute_measures(model, (x[:5], y[:4]))
+    with pytest.raises(ValueError, match="data: the training set is empty"):
+        compute_measures(model, (x[:0], y[:0]))
     other = build_model("cnn", num_classes=10, input_shape=(1, 8, 8))
     with pytest.raises(ValueError, match="initial_state: does not fit this model"):
-        compute_measures(other, result, digits, names=["fro_dist"])
+        compute_measures(other, digits, train_result=result, names=["fro_dist"])
     with pytest.raises(ValueError, match="initial_state: has no entry"):
-        compute_measures(other, result, digits, names=["pacbayes_init"], settings=FAST)
+        compute_measures(other, digits, train_result=result, names=["pacbayes_init"], settings=FAST)
     wider = build_model("mlp", num_classes=10, input_shape=(1, 8, 8), width=7)
     with pytest.raises(ValueError, match="initial_state: does not fit this model"):
-        compute_measures(wider, result, digits, names=["fro_dist"])
+        compute_measures(wider, digits, train_result=result, names=["fro_dist"])
 
 
 # --- conventions of the rankings issue ---------------------------------------------------------
@@ -404,7 +420,7 @@ def test_norm_and_path_measures_ignore_the_scale_of_a_layer_that_feeds_a_layerno
     config = TrainConfig(optimizer="adam", lr=1e-2, epochs=80, ce_target=0.05)
     result = train(model, digits, config)
     names = NORM_AND_PATH
-    before = compute_measures(model, result, digits, names=names)
+    before = compute_measures(model, digits, train_result=result, names=names)
     x = digits.train.tensors[0][:32]
     with torch.no_grad():
         logits = model.eval()(x)
@@ -413,7 +429,7 @@ def test_norm_and_path_measures_ignore_the_scale_of_a_layer_that_feeds_a_layerno
         embed.weight.mul_(10)
         embed.bias.mul_(10)
         torch.testing.assert_close(model(x), logits, rtol=0, atol=5e-3)  # LayerNorm eps
-    after = compute_measures(model, result, digits, names=names)
+    after = compute_measures(model, digits, train_result=result, names=names)
     for name in names:
         # The margin moves a little: LayerNorm's eps makes the function invariant only nearly.
         margin = name.removesuffix(ADJUSTED_SUFFIX) in measures_module._MARGIN_DEPENDENT
@@ -483,7 +499,7 @@ def test_batchnorm_is_folded_into_the_layer_before_it() -> None:
 
 def test_params_counts_the_weight_tensors(digits: DatasetSplit) -> None:
     model, result = _tiny_trained(digits, "crate")
-    got = compute_measures(model, result, digits, names=["params"])["params"]
+    got = compute_measures(model, digits, train_result=result, names=["params"])["params"]
     assert got == sum(w.numel() for _, w in weight_tensors(model))
     assert got < sum(p.numel() for p in model.parameters())  # biases, LayerNorms, tokens left out
 
@@ -492,7 +508,7 @@ def test_size_adjusted_forms_follow_jiangs_rule(digits: DatasetSplit) -> None:
     model, result = _tiny_trained(digits)
     base = ["params", "log_prod_of_spec", "fro_dist", "path_norm", "log_sum_of_fro"]
     names = base + [n + ADJUSTED_SUFFIX for n in base]
-    got = compute_measures(model, result, digits, names=names)
+    got = compute_measures(model, digits, train_result=result, names=names)
     m = len(digits.train)
     for name in base:
         v = got[name]
@@ -508,7 +524,9 @@ def test_gradient_noise_uses_one_batch_size_for_every_model(digits: DatasetSplit
     model, result = _tiny_trained(digits)
     for batch in (16, 64):
         settings = MeasureSettings(gradient_noise_batch_size=batch)
-        got = compute_measures(model, result, digits, names=["gradient_noise"], settings=settings)
+        got = compute_measures(
+            model, digits, train_result=result, names=["gradient_noise"], settings=settings
+        )
         assert got["gradient_noise"] == gradient_noise(model, digits.train, batch)
     with pytest.raises(ValueError, match="gradient_noise_batch_size: expected a positive"):
         MeasureSettings(gradient_noise_batch_size=0)
@@ -530,7 +548,12 @@ def test_srr_settings_and_presets(digits: DatasetSplit, monkeypatch: pytest.Monk
     monkeypatch.setattr(measures_module, "measure_srr", counting)
     srr_names = [n for n, i in MEASURES.items() if i.group == "srr"]
     got = measure_model(
-        model, result, digits, names=srr_names, settings=default, srr_presets=("crate", "output")
+        model,
+        digits,
+        train_result=result,
+        names=srr_names,
+        settings=default,
+        srr_presets=("crate", "output"),
     )
     # The SRR family shares the "crate" preset's measurement: two measurements, not three.
     assert sorted(calls) == ["crate", "output"]
@@ -546,4 +569,4 @@ def test_srr_settings_and_presets(digits: DatasetSplit, monkeypatch: pytest.Monk
     with pytest.raises(TypeError, match="srr_normalize_tokens: expected a bool"):
         MeasureSettings(srr_normalize_tokens="no")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="srr_presets: expected one of"):
-        measure_model(model, result, digits, names=["params"], srr_presets=("paper",))
+        measure_model(model, digits, train_result=result, names=["params"], srr_presets=("paper",))

@@ -97,7 +97,7 @@ def _measure_notes() -> dict[str, str]:
 def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None) -> Any:
     import dataclasses
 
-    from genlab.study.config import RankingConfig, parse_config
+    from genlab.study.config import ConfigError, RankingConfig, parse_config
     from genlab.study.ranking import rank_measures
     from genlab.study.store import Store
 
@@ -107,9 +107,12 @@ def _study_table(directory: str, *, include_nonconverged: bool, gap: str | None)
     meta = store.meta()
     if "config_toml" not in meta:
         raise StudyCommandError(f"{store.path}: records no configuration; it is not a study store")
-    config = parse_config(
-        meta["config_toml"], path=f"{directory}/{Store.FILENAME}", check_runs=False
-    )
+    try:
+        config = parse_config(
+            meta["config_toml"], path=f"{directory}/{Store.FILENAME}", check_runs=False
+        )
+    except ConfigError as exc:  # its measure plugins cannot be imported here
+        raise StudyCommandError(str(exc)) from None
     ranking: RankingConfig = config.ranking
     if gap is not None:
         ranking = dataclasses.replace(ranking, gap=gap)

@@ -45,6 +45,8 @@ __all__ = [
     "DegenerateDataWarning",
     "EmptyInputError",
     "InvalidArgumentError",
+    "MeasureFailedWarning",
+    "MeasureUnavailableWarning",
     "NonFiniteError",
     "NotPositiveDefiniteError",
     "NumericalWarning",
@@ -56,6 +58,16 @@ __all__ = [
 
 class DegenerateDataWarning(RuntimeWarning):
     """The data leave a result undefined (too few observations, a constant variable), so it is NaN."""
+
+
+class MeasureFailedWarning(RuntimeWarning):
+    """A registered measure's function raised: its value is NaN and the error is recorded, the
+    other measures are computed as usual."""
+
+
+class MeasureUnavailableWarning(UserWarning):
+    """A requested measure needs something that was not given (the initial weights, the
+    training record, a genlab model): its value is NaN, never a guess."""
 
 
 class NumericalWarning(RuntimeWarning):

@@ -9,7 +9,7 @@ A config has these tables (all optional except where noted)::
                 family's keyword options (dim, depth, heads, ...)
     [train]     fixed training options (the fields of genlab.torch.train.TrainConfig)
     [grid]      axes: option name -> list of values; any [data], [model] or [train] option
-    [measures]  names (list, or "all"), srr (bool: store per-layer SRR curves of CRATE models,
+    [measures]  names (list, or "all"), plugins (list of modules that register measures), srr (bool: store per-layer SRR curves of CRATE models,
                 under both presets of genlab.torch.srr.SRR_PRESETS), srr_preset ("crate" or
                 "output": the SRR family's four srr_* settings at once; keys given beside it
                 win), and the fields of genlab.torch.measures.MeasureSettings (draws,
@@ -77,6 +77,7 @@ _DATA_KEYS: dict[str, tuple[type, ...]] = {
 }
 _MEASURES_KEYS: dict[str, tuple[type, ...]] = {
     "names": (list, str),
+    "plugins": (list,),
     "srr": (bool,),
     "srr_preset": (str,),
 }
@@ -114,12 +115,15 @@ class MeasuresConfig:
     """Which complexity measures to compute, and how.
 
     ``settings`` are keyword arguments of ``genlab.torch.measures.MeasureSettings``; ``srr`` also
-    stores each CRATE model's per-layer SRR curves for the report.
+    stores each CRATE model's per-layer SRR curves for the report; ``plugins`` are modules that
+    register measures (``genlab.torch.measures.register_measure``), imported wherever models are
+    measured.
     """
 
     names: tuple[str, ...] | None = None  # None: every measure the registry has
     srr: bool = True
     settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    plugins: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,13 +200,16 @@ class StudyConfig:
 
     def content_hash(self) -> str:
         """Hash of everything that determines the results (not how or where they run)."""
+        measures = dataclasses.asdict(self.measures)
+        if not self.measures.plugins:
+            del measures["plugins"]  # stores written before plugins existed keep their hash
         payload = {
             "seeds": list(self.seeds),
             "data": dict(self.data),
             "model": dict(self.model),
             "train": dict(self.train),
             "grid": {k: list(v) for k, v in self.grid.items()},
-            "measures": dataclasses.asdict(self.measures),
+            "measures": measures,
         }
         blob = json.dumps(payload, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -516,6 +523,22 @@ def _measure_names(names: Any, lines: _Lines) -> tuple[str, ...] | None:
     return tuple(names)
 
 
+def _load_plugins(modules: list[Any], lines: _Lines) -> tuple[str, ...]:
+    """[measures] plugins: import each module (so that the measures it registers can be named
+    and ranked here); a module that cannot be imported is an error at its line."""
+    from genlab.torch.measures import load_plugins
+
+    if not all(isinstance(m, str) and m for m in modules):
+        raise _fail(
+            lines, "measures", "plugins", f"expected a list of module names, got {modules!r}"
+        )
+    try:
+        load_plugins(modules)
+    except ImportError as exc:
+        raise _fail(lines, "measures", "plugins", str(exc)) from None
+    return tuple(modules)
+
+
 def _parse_measures(raw: Mapping[str, Any], lines: _Lines) -> MeasuresConfig:
     """[measures]: names, srr, srr_preset and the MeasureSettings fields, checked by building the
     settings (so a bad value fails here, with its line, not after a model has trained)."""
@@ -539,7 +562,9 @@ def _parse_measures(raw: Mapping[str, Any], lines: _Lines) -> MeasuresConfig:
             raise _fail(lines, "measures", key, reason) from None
         raise _fail(lines, "measures", None, str(exc)) from None
     preset_keys = _SRR_PRESET_KEYS if "srr_preset" in measures_raw else ()
+    plugins = _load_plugins(measures_raw.get("plugins", []), lines)
     return MeasuresConfig(
+        plugins=plugins,
         names=_measure_names(measures_raw.get("names", "all"), lines),
         srr=measures_raw.get("srr", True),
         settings={

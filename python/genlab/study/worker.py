@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from genlab.study.config import MeasuresConfig
 from genlab.study.grid import RunSpec
@@ -58,7 +59,7 @@ def _train_and_measure(
     import torch
 
     from genlab.torch.data import load_dataset
-    from genlab.torch.measures import MeasureSettings, measure_model
+    from genlab.torch.measures import MeasureSettings, load_plugins, measure_model
     from genlab.torch.models import CRATE_VARIANTS, build_model
     from genlab.torch.srr import SRR_PRESETS
     from genlab.torch.train import EpochRecord, TrainConfig, train
@@ -83,6 +84,9 @@ def _train_and_measure(
         if progress is not None:
             progress(record.epoch, record.epochs)
 
+    # In a pool or Ray worker this is the first import of the plugins: their measures exist here
+    # only once imported.
+    load_plugins(measures.plugins)
     result = train(model, data, config, progress=on_epoch)
     started = time.perf_counter()
     settings = MeasureSettings(**measures.settings)
@@ -91,8 +95,8 @@ def _train_and_measure(
     curves = tuple(SRR_PRESETS) if measures.srr and family in CRATE_VARIANTS else ()
     measured = measure_model(
         model,
-        result,
         data,
+        train_result=result,
         names=measures.names,
         seed=spec.seed,
         settings=settings,
@@ -112,10 +116,13 @@ def _train_and_measure(
         }
     values = measured.values
     measure_seconds = time.perf_counter() - started
-    history = {
+    history: dict[str, Any] = {
         field.name: [getattr(r, field.name) for r in result.history]
         for field in dataclasses.fields(EpochRecord)
     }
+    if measured.errors:
+        # What a registered measure's function raised (its value is NaN): kept with the run.
+        history["measure_errors"] = dict(measured.errors)
     return RunRecord(
         run_id=spec.run_id,
         seed=spec.seed,

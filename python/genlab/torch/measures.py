@@ -105,11 +105,16 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from genlab._options import check_eps
 from genlab._validation import check_bool, check_choice, check_fraction, check_int, check_real
-from genlab.errors import DegenerateDataWarning, InvalidArgumentError
+from genlab.errors import (
+    DegenerateDataWarning,
+    InvalidArgumentError,
+    MeasureFailedWarning,
+    MeasureUnavailableWarning,
+)
 from genlab.torch._flatness import (
     FlatnessSearch,
     pacbayes_sigma,
@@ -117,7 +122,7 @@ from genlab.torch._flatness import (
     trainable_parameters,
 )
 from genlab.torch.data import Batches, DatasetSplit
-from genlab.torch.models import ISTA, CRATELayer
+from genlab.torch.models import ISTA, CRATELayer, IntermediatesModel
 from genlab.torch.srr import (
     CONVENTIONS,
     SPARSITY_NORMALIZATIONS,
@@ -132,18 +137,22 @@ __all__ = [
     "ADJUSTED_SUFFIX",
     "MEASURES",
     "FlatnessSearch",
+    "MeasureContext",
     "MeasureInfo",
     "MeasureSettings",
     "ModelMeasures",
     "canonical_form",
     "compute_measures",
+    "load_plugins",
     "margins",
     "measure_model",
     "pacbayes_sigma",
     "path_norm",
+    "register_measure",
     "sharpness_alpha",
     "size_adjusted",
     "spectral_norm",
+    "unregister_measure",
     "weight_tensors",
 ]
 
@@ -253,8 +262,148 @@ def size_adjusted(name: str, value: float, m: int) -> float:
     return math.sqrt(value / m) if value >= 0 else math.nan
 
 
-#: Every measure: name -> :class:`MeasureInfo` (read-only).
-MEASURES: Mapping[str, MeasureInfo] = types.MappingProxyType(_registry())
+# The registry itself: the built-in measures, then those added by register_measure.
+_REGISTRY: dict[str, MeasureInfo] = _registry()
+_BUILT_IN = frozenset(_REGISTRY)
+
+#: Every measure: name -> :class:`MeasureInfo` (a read-only view; :func:`register_measure` adds
+#: to it).
+MEASURES: Mapping[str, MeasureInfo] = types.MappingProxyType(_REGISTRY)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureContext:
+    """What the function of a registered measure receives.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The trained classifier, in eval mode, on its device. Do not modify it.
+    train : torch.utils.data.Dataset
+        The training set, as ``(input, label)`` pairs.
+    initial_model : torch.nn.Module or None
+        A copy of the model holding its initial weights (None when they were not given).
+    train_result : TrainResult or None
+        The training record (history, milestones), when given.
+    settings : MeasureSettings
+        The measurement settings of the run.
+    seed : int
+        The run's seed: draw any randomness from it (``torch.Generator().manual_seed(seed)``).
+    """
+
+    model: nn.Module
+    train: Dataset[Any]
+    initial_model: nn.Module | None
+    train_result: TrainResult | None
+    settings: MeasureSettings
+    seed: int
+
+
+MeasureFunction = Callable[[MeasureContext], float]
+# The functions of registered measures, by name.
+_REGISTERED_FUNCTIONS: dict[str, MeasureFunction] = {}
+
+
+def register_measure(
+    name: str,
+    fn: MeasureFunction | None = None,
+    *,
+    orientation: int,
+    group: str = "custom",
+    description: str = "",
+) -> Any:
+    """Add a measure: it is computed, stored, ranked and plotted like the built-in ones.
+
+    ``fn(context)`` gets a :class:`MeasureContext` and returns a number. Used as a decorator
+    when ``fn`` is omitted::
+
+        @register_measure("weight_count", orientation=+1, description="entries of all weights")
+        def weight_count(ctx):
+            return sum(p.numel() for p in ctx.model.parameters())
+
+    In a study, name the module that registers it in ``[measures] plugins``: every worker imports
+    it. A measure whose function raises is NaN for that model, with a
+    :class:`~genlab.errors.MeasureFailedWarning`; the study records the error and goes on.
+
+    Parameters
+    ----------
+    name : str
+        The measure's name: not empty, no whitespace or commas, not taken.
+    fn : callable, optional
+        The function (or use the decorator form).
+    orientation : {+1, -1}
+        +1 if by its hypothesis a larger value predicts a larger generalization gap, -1 if a
+        smaller one does.
+    group : str
+        A group name for tables ("custom" by default).
+    description : str
+        One line: what it is (shown in the report).
+
+    Returns
+    -------
+    The function (so that the decorator leaves it usable), or the decorator.
+
+    Raises
+    ------
+    ValueError
+        The name is taken or malformed, or the orientation is not +1 or -1.
+    TypeError
+        ``fn`` is not callable.
+    """
+    if not isinstance(name, str) or not name or any(c.isspace() or c == "," for c in name):
+        raise ValueError(
+            f"name: expected a non-empty name without whitespace or commas, got {name!r}"
+        )
+    if name in _REGISTRY:
+        origin = "a built-in measure" if name in _BUILT_IN else "already registered"
+        raise ValueError(f"name: {name!r} is {origin}; choose another name")
+    if isinstance(orientation, bool) or orientation not in (1, -1):
+        raise ValueError(f"orientation: expected +1 or -1, got {orientation!r}")
+    if not isinstance(group, str) or not isinstance(description, str):
+        raise TypeError("group, description: expected strings")
+
+    def register(function: MeasureFunction) -> MeasureFunction:
+        if not callable(function):
+            raise TypeError(f"fn: expected a callable, got {type(function).__name__}")
+        _REGISTRY[name] = MeasureInfo(name, None, int(orientation), group, description)
+        _REGISTERED_FUNCTIONS[name] = function
+        return function
+
+    return register if fn is None else register(fn)
+
+
+def unregister_measure(name: str) -> None:
+    """Remove a measure added by :func:`register_measure` (built-in measures stay).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is built in or not registered.
+    """
+    if name not in _REGISTERED_FUNCTIONS:
+        what = "a built-in measure" if name in _BUILT_IN else "not a registered measure"
+        raise ValueError(f"name: {name!r} is {what}")
+    del _REGISTERED_FUNCTIONS[name]
+    del _REGISTRY[name]
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import the modules that register measures (a study's ``[measures] plugins``).
+
+    Raises
+    ------
+    ImportError
+        A module cannot be imported; the message names it and the cause.
+    """
+    import importlib
+
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a plugin's own error at import time is an import failure too
+            raise ImportError(
+                f"measure plugin {module!r} cannot be imported: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -462,13 +611,21 @@ def canonical_form(model: nn.Module) -> nn.Module:
 def weight_tensors(model: nn.Module) -> list[tuple[str, Tensor]]:
     """The weight tensors ``W_i`` of ``model`` as ``(parameter name, 2-D view (out, -1))``.
 
-    Weights of ``nn.Linear``, ``nn.Conv1d/2d/3d`` and CRATE's :class:`~genlab.torch.models.ISTA`
-    dictionaries, in ``named_parameters`` order, each once.
+    Weights of ``nn.Linear``, ``nn.Conv1d/2d/3d``, CRATE's :class:`~genlab.torch.models.ISTA`
+    dictionaries and ``nn.MultiheadAttention``'s input projections (the packed
+    ``in_proj_weight``, queries, keys and values stacked as PyTorch stores them, or the three
+    separate ones; its output projection is an ``nn.Linear``), in ``named_parameters`` order,
+    each once.
     """
     wanted: set[int] = set()
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, ISTA)):
             wanted.add(id(module.weight))
+        elif isinstance(module, nn.MultiheadAttention):
+            for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                weight = getattr(module, name, None)
+                if weight is not None:
+                    wanted.add(id(weight))
     return [
         (name, p.detach().reshape(p.shape[0], -1))
         for name, p in model.named_parameters()
@@ -571,18 +728,22 @@ class _Context:
     def __init__(
         self,
         model: nn.Module,
-        result: TrainResult,
-        data: DatasetSplit,
+        train: Dataset[Any],
+        input_shape: tuple[int, ...],
         settings: MeasureSettings,
         seed: int,
+        initial_state: Mapping[str, Tensor] | None,
+        train_result: TrainResult | None,
     ) -> None:
         self.model = model
-        self.result = result
-        self.data = data
+        self.train = train
+        self.input_shape = input_shape
         self.settings = settings
         self.seed = seed
+        self.initial_state = initial_state
+        self.train_result = train_result
         self.device = _model_device(model)
-        self.m = len(data.train)  # type: ignore[arg-type]
+        self.m = len(train)  # type: ignore[arg-type]
         self._cache: dict[str, Any] = {}
 
     def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
@@ -590,15 +751,20 @@ class _Context:
             self._cache[key] = fn()
         return self._cache[key]
 
+    def _initial_state(self) -> Mapping[str, Tensor]:
+        # Only the measures that need it ask (the others are unavailable without it).
+        assert self.initial_state is not None, "a measure that needs initial_state ran without it"
+        return self.initial_state
+
     def initial_model(self) -> nn.Module:
         """A copy of the model holding its initial weights (``result.initial_state``)."""
         net = copy.deepcopy(self.model)
         try:
-            net.load_state_dict(self.result.initial_state)
+            net.load_state_dict(self._initial_state())
         except RuntimeError as exc:
             raise ValueError(
-                "result.initial_state: does not fit this model; pass the TrainResult of this "
-                f"model ({str(exc).splitlines()[0]})"
+                "initial_state: does not fit this model; pass the initial state of this model "
+                f"({str(exc).splitlines()[0]})"
             ) from None
         return net
 
@@ -618,7 +784,7 @@ class _Context:
         def compute() -> SRRProfile:
             return measure_srr(
                 self.model,
-                self.data.train,
+                self.train,
                 eps=settings.eps,
                 normalize_tokens=settings.normalize_tokens,
                 convention=settings.convention,
@@ -634,15 +800,15 @@ class _Context:
     def initial(self, name: str, like: Tensor) -> Tensor:
         """The initial value of parameter ``name``, checked against its current value."""
         try:
-            value = self.result.initial_state[name]
+            value = self._initial_state()[name]
         except KeyError:
             raise ValueError(
-                f"result.initial_state: has no entry {name!r}; pass the TrainResult of this model"
+                f"initial_state: has no entry {name!r}; pass the initial state of this model"
             ) from None
         if value.shape != like.shape:
             raise ValueError(
-                f"result.initial_state: {name!r} has shape {tuple(value.shape)}, the model's has "
-                f"{tuple(like.shape)}; pass the TrainResult of this model"
+                f"initial_state: {name!r} has shape {tuple(value.shape)}, the model's has "
+                f"{tuple(like.shape)}; pass the initial state of this model"
             )
         return value.to(self.device)
 
@@ -650,7 +816,7 @@ class _Context:
     def gamma(self) -> float:
         def compute() -> float:
             q = torch.quantile(
-                margins(self.model, self.data.train, batch_size=self.settings.batch_size),
+                margins(self.model, self.train, batch_size=self.settings.batch_size),
                 self.settings.margin_quantile,
             )
             return float(q)
@@ -676,7 +842,7 @@ class _Context:
 
     def flatness_data(self) -> tuple[Tensor, Tensor]:
         def compute() -> tuple[Tensor, Tensor]:
-            batches = Batches(self.data.train, self.device)
+            batches = Batches(self.train, self.device)
             xs, ys = zip(*batches.iterate(self.settings.batch_size), strict=True)
             x, y = torch.cat(xs), torch.cat(ys)
             limit = self.settings.flatness_samples
@@ -694,13 +860,16 @@ def _norm_measures(ctx: _Context) -> dict[str, float]:
     weights = ctx.canonical_weights(initial=False)
     if not weights:
         raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
-    initial = ctx.canonical_weights(initial=True)
     d = len(weights)
     spec = torch.tensor([spectral_norm(w) ** 2 for w in weights.values()], dtype=torch.float64)
     fro = torch.tensor([float(w.pow(2).sum()) for w in weights.values()], dtype=torch.float64)
-    deltas = [w - initial[n].to(w.device) for n, w in weights.items()]
-    dist_fro = torch.tensor([float(x.pow(2).sum()) for x in deltas], dtype=torch.float64)
-    dist_spec = torch.tensor([spectral_norm(x) ** 2 for x in deltas], dtype=torch.float64)
+    if ctx.initial_state is not None:
+        initial = ctx.canonical_weights(initial=True)
+        deltas = [w - initial[n].to(w.device) for n, w in weights.items()]
+        dist_fro = torch.tensor([float(x.pow(2).sum()) for x in deltas], dtype=torch.float64)
+        dist_spec = torch.tensor([spectral_norm(x) ** 2 for x in deltas], dtype=torch.float64)
+    else:  # the distances are unavailable (NaN, named in the caller's warning)
+        dist_fro = dist_spec = torch.full((d,), math.nan, dtype=torch.float64)
     log_prod_spec = float(spec.log().sum())
     log_prod_fro = float(fro.log().sum())
     lg = ctx.log_gamma_sq()
@@ -729,7 +898,7 @@ def _over_margin(value: float, ctx: _Context) -> float:
 
 
 def _path_measures(ctx: _Context) -> dict[str, float]:
-    value = path_norm(ctx.model, ctx.data.input_shape)
+    value = path_norm(ctx.model, ctx.input_shape)
     return {"path_norm": value, "path_norm_over_margin": _over_margin(value, ctx)}
 
 
@@ -765,7 +934,9 @@ def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str,
         "batch_size": s.batch_size,
         "seed": ctx.seed,
     }
-    w, dw = ctx.flat(initial=False), ctx.flat(initial=True)
+    w = ctx.flat(initial=False)
+    has_initial = ctx.initial_state is not None
+    dw = ctx.flat(initial=True) if has_initial else None
     log_2omega = math.log(2 * len(w))
     if family == "pacbayes":
         scale = pacbayes_sigma(
@@ -778,11 +949,15 @@ def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str,
         ).scale
         factor, inflation = log_2omega, scale**2 + 4 * log_2omega
     prefix = f"{family}_mag" if magnitude else family
-    if magnitude:
+    # Without the initial weights, the bounds that use them are unavailable (NaN; the
+    # magnitude-aware ones divide by w - w^0 even around the origin).
+    init = orig = math.nan
+    if magnitude and dw is not None:
         init, orig = _mag_bound(dw, scale, inflation, ctx), _mag_bound(w, scale, inflation, ctx)
-    else:
-        init = _bound(float(dw.pow(2).sum()), scale, factor, ctx)
+    elif not magnitude:
         orig = _bound(float(w.pow(2).sum()), scale, factor, ctx)
+        if dw is not None:
+            init = _bound(float(dw.pow(2).sum()), scale, factor, ctx)
     return {f"{prefix}_init": init, f"{prefix}_orig": orig, f"{prefix}_flatness": 1 / scale**2}
 
 
@@ -795,12 +970,12 @@ def _optional(value: int | None) -> float:
 
 
 def _optimization_measures(ctx: _Context) -> dict[str, float]:
-    r = ctx.result
+    r = ctx.train_result
     return {
-        "steps_to_ce_0_1": _optional(r.steps_to_ce_0_1),
-        "steps_ce_0_1_to_0_01": _optional(r.steps_ce_0_1_to_0_01),
+        "steps_to_ce_0_1": math.nan if r is None else _optional(r.steps_to_ce_0_1),
+        "steps_ce_0_1_to_0_01": math.nan if r is None else _optional(r.steps_ce_0_1_to_0_01),
         "gradient_noise": gradient_noise(
-            ctx.model, ctx.data.train, ctx.settings.gradient_noise_batch_size
+            ctx.model, ctx.train, ctx.settings.gradient_noise_batch_size
         ),
     }
 
@@ -854,21 +1029,119 @@ class ModelMeasures:
     srr_profiles : dict of str to SRRProfile
         The per-layer SRR profile under each requested preset of
         :data:`genlab.torch.srr.SRR_PRESETS`.
+    errors : dict of str to str
+        The registered measures whose function raised (their value is NaN), with the error.
     """
 
     values: dict[str, float]
     srr_profiles: dict[str, SRRProfile]
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _base_name(name: str) -> str:
     return name.removesuffix(ADJUSTED_SUFFIX) if name.endswith(ADJUSTED_SUFFIX) else name
 
 
+# What a measure needs beyond the model and its training data: without it the measure is
+# unavailable (NaN, named in one warning), never guessed. By base name (size-adjusted forms too).
+_NEEDS_INITIAL_STATE = frozenset(
+    {
+        "log_spec_init_main",
+        "fro_dist",
+        "dist_spec_init",
+        "pacbayes_init",
+        "sharpness_init",
+        "pacbayes_mag_init",
+        "pacbayes_mag_orig",  # its denominator keeps w - w^0
+        "sharpness_mag_init",
+        "sharpness_mag_orig",
+    }
+)
+_NEEDS_TRAIN_RESULT = frozenset({"steps_to_ce_0_1", "steps_ce_0_1_to_0_01"})
+
+
+def _missing(name: str, ctx: _Context) -> str | None:
+    """What ``ctx`` lacks for built-in measure ``name`` (None: it can be computed)."""
+    base = _base_name(name)
+    if base in _NEEDS_INITIAL_STATE and ctx.initial_state is None:
+        return "initial_state"
+    if base in _NEEDS_TRAIN_RESULT and ctx.train_result is None:
+        return "train_result"
+    if MEASURES[base].group == "srr" and not isinstance(ctx.model, IntermediatesModel):
+        return "a genlab model (per-layer tokens)"
+    return None
+
+
+def _training_data(data: Any) -> tuple[Dataset[Any], tuple[int, ...]]:
+    """The training set of ``data`` (DatasetSplit, Dataset, DataLoader or (inputs, labels)) and
+    the shape of one input."""
+    if isinstance(data, DatasetSplit):
+        return data.train, tuple(data.input_shape)
+    if isinstance(data, DataLoader):
+        data = data.dataset
+    elif isinstance(data, (tuple, list)):
+        if len(data) != 2 or not all(isinstance(a, Tensor) for a in data):
+            raise TypeError("data: a pair must be (inputs, labels) tensors")
+        inputs, labels = data
+        if len(inputs) != len(labels):
+            raise ValueError(
+                f"data: {len(inputs)} inputs but {len(labels)} labels; expected one label each"
+            )
+        data = TensorDataset(inputs, labels)
+    if not (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+        raise TypeError(
+            "data: expected a DatasetSplit, a torch Dataset or DataLoader of (input, label), or a "
+            f"pair of tensors, got {type(data).__name__}"
+        )
+    if len(data) == 0:
+        raise ValueError("data: the training set is empty")
+    first = data[0]
+    if not (isinstance(first, (tuple, list)) and len(first) == 2 and isinstance(first[0], Tensor)):
+        raise TypeError("data: each item must be an (input tensor, label) pair")
+    return data, tuple(first[0].shape)
+
+
+def _initial_state_of(
+    model: nn.Module,
+    initial_state: Mapping[str, Tensor] | None,
+    train_result: TrainResult | None,
+) -> Mapping[str, Tensor] | None:
+    """Checks the model and what was given about its training; the initial state to use."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if train_result is not None and not isinstance(train_result, TrainResult):
+        raise TypeError(f"train_result: expected a TrainResult, got {type(train_result).__name__}")
+    if initial_state is None and train_result is not None:
+        initial_state = train_result.initial_state
+    if initial_state is not None and not isinstance(initial_state, Mapping):
+        raise TypeError(
+            "initial_state: expected a state dict (model.state_dict() before training), got "
+            f"{type(initial_state).__name__}"
+        )
+    return initial_state
+
+
+def _warn_unavailable(missing: Mapping[str, str]) -> None:
+    """One warning naming every unavailable measure, grouped by what it lacks."""
+    if not missing:
+        return
+    by_need: dict[str, list[str]] = {}
+    for name, why in missing.items():
+        by_need.setdefault(why, []).append(name)
+    warnings.warn(
+        "measures unavailable (NaN): "
+        + "; ".join(f"without {why}: {', '.join(names)}" for why, names in by_need.items()),
+        MeasureUnavailableWarning,
+        stacklevel=3,
+    )
+
+
 def measure_model(
     model: nn.Module,
-    result: TrainResult,
-    data: DatasetSplit,
+    data: Any,
     *,
+    initial_state: Mapping[str, Tensor] | None = None,
+    train_result: TrainResult | None = None,
     names: Iterable[str] | None = None,
     seed: int = 0,
     settings: MeasureSettings | None = None,
@@ -880,10 +1153,8 @@ def measure_model(
     family equal to a preset share its measurement). Arguments as :func:`compute_measures`;
     ``srr_presets`` names entries of :data:`genlab.torch.srr.SRR_PRESETS` ("crate", "output").
     """
-    if not isinstance(result, TrainResult):
-        raise TypeError(f"result: expected a TrainResult, got {type(result).__name__}")
-    if not isinstance(data, DatasetSplit):
-        raise TypeError(f"data: expected a DatasetSplit, got {type(data).__name__}")
+    initial_state = _initial_state_of(model, initial_state, train_result)
+    train_set, input_shape = _training_data(data)
     wanted = list(MEASURES) if names is None else list(names)
     unknown = [n for n in wanted if n not in MEASURES]
     if unknown:
@@ -894,17 +1165,32 @@ def measure_model(
     presets = list(srr_presets)
     for preset in presets:
         check_choice(preset, "srr_presets", tuple(SRR_PRESETS))
-    ctx = _Context(model, result, data, settings or MeasureSettings(), seed)
+    ctx = _Context(
+        model,
+        train_set,
+        input_shape,
+        settings or MeasureSettings(),
+        seed,
+        initial_state,
+        train_result,
+    )
     values: dict[str, float] = {}
-    for key in dict.fromkeys(_computed_by(_base_name(n)) for n in wanted):
+    built_in = [n for n in wanted if n not in _REGISTERED_FUNCTIONS]
+    missing = {n: why for n in built_in if (why := _missing(n, ctx)) is not None}
+    for name in missing:
+        values[name] = math.nan
+    computable = [n for n in built_in if n not in missing]
+    for key in dict.fromkeys(_computed_by(_base_name(n)) for n in computable):
         values.update(_COMPUTE[key](ctx))
+    errors = _registered_measures(ctx, [n for n in wanted if n in _REGISTERED_FUNCTIONS], values)
     negative = []
-    for name in wanted:
+    for name in computable:
         if name.endswith(ADJUSTED_SUFFIX):
             base = values[_base_name(name)]
             values[name] = size_adjusted(_base_name(name), base, ctx.m)
             if base < 0 and not name.startswith("log_"):
                 negative.append(_base_name(name))
+    _warn_unavailable(missing)
     if negative:
         warnings.warn(
             f"size-adjusted measures of negative values are NaN (sqrt(v / m) is not real): "
@@ -923,29 +1209,73 @@ def measure_model(
     return ModelMeasures(
         values={n: float(values[n]) for n in wanted},
         srr_profiles={p: ctx.srr_profile(SRR_PRESETS[p]) for p in presets},
+        errors=errors,
     )
+
+
+def _registered_measures(
+    ctx: _Context, names: Sequence[str], values: dict[str, float]
+) -> dict[str, str]:
+    """Compute the registered measures ``names`` into ``values``; a function that raises (or
+    returns something that is not a number) gives NaN, and its error is returned by name."""
+    if not names:
+        return {}
+    context = MeasureContext(
+        model=ctx.model,
+        train=ctx.train,
+        initial_model=(
+            ctx.cached("initial_model", ctx.initial_model)
+            if ctx.initial_state is not None
+            else None
+        ),
+        train_result=ctx.train_result,
+        settings=ctx.settings,
+        seed=ctx.seed,
+    )
+    errors: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = float(_REGISTERED_FUNCTIONS[name](context))
+        except Exception as exc:  # the user's code: any failure is that measure's alone
+            values[name] = math.nan
+            errors[name] = f"{type(exc).__name__}: {exc}"
+    if errors:
+        warnings.warn(
+            "registered measure(s) raised, their values are NaN: "
+            + "; ".join(f"{n}: {e}" for n, e in errors.items()),
+            MeasureFailedWarning,
+            stacklevel=3,
+        )
+    return errors
 
 
 def compute_measures(
     model: nn.Module,
-    result: TrainResult,
-    data: DatasetSplit,
+    data: Any,
     *,
+    initial_state: Mapping[str, Tensor] | None = None,
+    train_result: TrainResult | None = None,
     names: Iterable[str] | None = None,
     seed: int = 0,
     settings: MeasureSettings | None = None,
 ) -> dict[str, float]:
-    """Compute complexity measures of a trained model.
+    """Compute complexity measures of a trained classifier, genlab's or anyone's.
 
     Parameters
     ----------
     model : torch.nn.Module
-        The trained classifier (on any device; not modified). The SRR family needs a genlab model
-        (``return_intermediates``).
-    result : TrainResult
-        Its training result (initial weights, optimization milestones).
-    data : DatasetSplit
-        The data it was trained on; measures use ``data.train``.
+        The trained classifier: ``model(x)`` returns logits (on any device; not modified). Any
+        architecture: Linear and Conv layers are its weight tensors, BatchNorms are folded into
+        the layer before them and LayerNorm-fed layers normalized (:func:`canonical_form`). The
+        SRR family needs a genlab model (per-layer tokens).
+    data : DatasetSplit, Dataset, DataLoader or (inputs, labels)
+        The data it was trained on: a :class:`~genlab.torch.data.DatasetSplit` (its training
+        set), a torch ``Dataset`` or ``DataLoader`` of ``(input, label)``, or a pair of tensors.
+    initial_state : mapping of str to Tensor, optional
+        The model's ``state_dict()`` before training (``train_result.initial_state`` when
+        omitted). Without it, the measures that compare with the initialization are unavailable.
+    train_result : TrainResult, optional
+        genlab's training record; the optimization milestones need it.
     names : iterable of str, optional
         Measures to compute (keys of :data:`MEASURES`, size-adjusted forms included); None
         computes all. Only the groups needed run (the flatness searches are the expensive ones).
@@ -959,15 +1289,20 @@ def compute_measures(
     dict of str to float
         name -> value, in the order of ``names`` (registry order when None). NaN where a measure
         is undefined (margin <= 0, a cross-entropy milestone never reached, the size-adjusted
-        form of a negative value).
+        form of a negative value) or unavailable (what it needs was not given).
 
     Raises
     ------
     ValueError
-        Unknown measure names, or a ``result`` whose initial state does not match ``model``.
+        Unknown measure names, empty data, or an ``initial_state`` that does not match ``model``.
+    TypeError
+        ``data`` of another kind, or a ``TrainResult`` passed as ``data`` (genlab 0.1 took
+        ``compute_measures(model, result, data)``: pass ``train_result=result`` now).
 
     Warns
     -----
+    genlab.errors.MeasureUnavailableWarning
+        Requested measures that need what was not given, once, naming them.
     genlab.errors.NumericalWarning
         A flatness search did not converge.
     genlab.errors.DegenerateDataWarning
@@ -982,8 +1317,21 @@ def compute_measures(
     >>> data = load_dataset("digits")
     >>> model = build_model("mlp", num_classes=10, input_shape=data.input_shape, seed=0)
     >>> result = train(model, data, TrainConfig(optimizer="adam", lr=1e-3, epochs=2, ce_target=None))
-    >>> m = compute_measures(model, result, data, names=["params", "param_norm", "path_norm"])
+    >>> m = compute_measures(model, data, train_result=result, names=["params", "path_norm"])
     >>> m["params"]
     25856.0
     """
-    return measure_model(model, result, data, names=names, seed=seed, settings=settings).values
+    if isinstance(data, TrainResult):
+        raise TypeError(
+            "data: got a TrainResult; the training result is now a keyword argument: "
+            "compute_measures(model, data, train_result=result)"
+        )
+    return measure_model(
+        model,
+        data,
+        initial_state=initial_state,
+        train_result=train_result,
+        names=names,
+        seed=seed,
+        settings=settings,
+    ).values
