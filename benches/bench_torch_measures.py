@@ -37,7 +37,7 @@ def trained() -> tuple[Any, TrainResult, DatasetSplit]:
     return model, train(model, data, config), data
 
 
-@pytest.mark.parametrize("group", ["all", "flatness", "norms, margin, path", "srr"])
+@pytest.mark.parametrize("group", ["all", "flatness", "norms, margin, path", "srr", "hessian"])
 def test_compute_measures(
     run_case: Callable[..., Any], trained: tuple[Any, TrainResult, DatasetSplit], group: str
 ) -> None:
@@ -46,10 +46,14 @@ def test_compute_measures(
         names = list(MEASURES)
     elif group == "flatness":
         names = [n for n, i in MEASURES.items() if i.group == "flatness"]
-    elif group == "srr":
-        names = [n for n, i in MEASURES.items() if i.group == "srr"]
+    elif group in ("srr", "hessian"):
+        names = [n for n, i in MEASURES.items() if i.group == group]
     else:
-        names = [n for n, i in MEASURES.items() if i.group not in ("flatness", "srr")]
+        names = [
+            n
+            for n, i in MEASURES.items()
+            if i.group not in ("flatness", "srr", "hessian", "calibration", "optimization")
+        ]
 
     # scripts/bench-compare.sh also runs this file against versions from before
     # compute_measures(model, data, train_result=...), which took the result second.

@@ -82,6 +82,11 @@ the variance of mini-batch gradients of the trained model (:func:`genlab.torch.t
 gradient_noise`) at one batch size for every model (``MeasureSettings.gradient_noise_batch_size``):
 at each run's own batch size it would mostly measure 1 / B.
 
+Hessian and calibration measures, unnumbered: hessian_top_eigenvalue and hessian_trace of the
+training loss (:mod:`genlab.torch.hessian`: power iteration and Hutchinson's estimator, with the
+``MeasureSettings.hessian_*`` limits and tolerances) and expected_calibration_error on the
+held-out set (:mod:`genlab.torch.calibration`).
+
 SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
 compressed coding rate R^c, sparsity and the SRR measure ``sparsity + R^c - R``, each as the
 last-layer value (``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``.
@@ -121,7 +126,9 @@ from genlab.torch._flatness import (
     sharpness_alpha,
     trainable_parameters,
 )
+from genlab.torch.calibration import expected_calibration_error
 from genlab.torch.data import Batches, DatasetSplit
+from genlab.torch.hessian import hessian_top_eigenvalue, hessian_trace
 from genlab.torch.models import ISTA, CRATELayer, IntermediatesModel
 from genlab.torch.srr import (
     CONVENTIONS,
@@ -172,7 +179,7 @@ class MeasureInfo:
         -1 if a smaller one does.
     group : str
         "count", "margin", "spectral", "frobenius", "distance", "path", "flatness",
-        "optimization" or "srr".
+        "optimization", "hessian", "calibration" or "srr" (or a registered measure's own).
     description : str
         One line: what it is.
     """
@@ -229,6 +236,9 @@ def _registry() -> dict[str, MeasureInfo]:
         ("rate_reduction_mean", None, -1, "srr", "R - R^c, layer mean"),
         ("sparsity_last", None, 1, "srr", "nonzeros per token of the layer output, last layer"),
         ("sparsity_mean", None, 1, "srr", "nonzeros per token of the layer output, layer mean"),
+        ("hessian_top_eigenvalue", None, 1, "hessian", "top eigenvalue of the loss Hessian"),
+        ("hessian_trace", None, 1, "hessian", "trace of the loss Hessian (Hutchinson)"),
+        ("expected_calibration_error", None, 1, "calibration", "top-label ECE, held-out set"),
     ]
     registry = {r[0]: MeasureInfo(*r) for r in rows}
     for info in list(registry.values()):
@@ -443,6 +453,17 @@ class MeasureSettings:
         Sparsity as the fraction of nonzero entries, or as nonzero entries per token.
     batch_size : int
         Evaluation batch size.
+    hessian_samples : int
+        Training examples of the Hessian measures (256): the first of the flatness searches'
+        seeded subset. Each Hessian-vector product costs about three gradients over them.
+    hessian_iterations, hessian_tol : int, float
+        Power iterations at most (20) for hessian_top_eigenvalue, and the relative change of the
+        estimate between two iterations that stops it (1e-3).
+    hessian_probes, hessian_trace_tol : int, float
+        Rademacher probes at most (30) for hessian_trace, and the standard error relative to the
+        estimate that stops it (0.1, after at least 10 probes).
+    calibration_bins : int
+        Equal-width confidence bins of expected_calibration_error (15).
 
     The four ``srr_*`` defaults are the CRATE authors' measurement script (preset "crate" of
     :data:`genlab.torch.srr.SRR_PRESETS`); :meth:`with_srr_preset` switches all four at once.
@@ -465,6 +486,12 @@ class MeasureSettings:
     srr_normalize_tokens: bool = True
     srr_sparsity_normalization: str = "fraction"
     batch_size: int = 1024
+    hessian_samples: int = 256
+    hessian_iterations: int = 20
+    hessian_tol: float = 1e-3
+    hessian_probes: int = 30
+    hessian_trace_tol: float = 0.1
+    calibration_bins: int = 15
 
     def __post_init__(self) -> None:
         # Checked where they enter, so that a bad value fails before a model is trained.
@@ -480,14 +507,25 @@ class MeasureSettings:
             "ascent_steps",
             "gradient_noise_batch_size",
             "batch_size",
+            "hessian_samples",
+            "hessian_iterations",
+            "calibration_bins",
         ):
             check_int(getattr(self, name), name, minimum=1)
+        check_int(self.hessian_probes, "hessian_probes", minimum=2)
         for name in ("flatness_samples", "srr_samples"):
             if getattr(self, name) is not None:
                 check_int(getattr(self, name), name, minimum=1)
         for name in ("margin_quantile", "target_drop"):
             check_fraction(getattr(self, name), name)
-        for name in ("tolerance", "sigma_max", "alpha_max", "magnitude_eps"):
+        for name in (
+            "tolerance",
+            "sigma_max",
+            "alpha_max",
+            "magnitude_eps",
+            "hessian_tol",
+            "hessian_trace_tol",
+        ):
             check_real(getattr(self, name), name, positive=True)
         if not self.tolerance < self.target_drop:
             raise InvalidArgumentError(
@@ -734,8 +772,10 @@ class _Context:
         seed: int,
         initial_state: Mapping[str, Tensor] | None,
         train_result: TrainResult | None,
+        held_out: Dataset[Any] | None = None,
     ) -> None:
         self.model = model
+        self.held_out = held_out
         self.train = train
         self.input_shape = input_shape
         self.settings = settings
@@ -980,6 +1020,43 @@ def _optimization_measures(ctx: _Context) -> dict[str, float]:
     }
 
 
+def _hessian_measures(ctx: _Context) -> dict[str, float]:
+    s = ctx.settings
+    x, y = ctx.flatness_data()  # the flatness searches' seeded subset; its first examples
+    x, y = x[: s.hessian_samples], y[: s.hessian_samples]
+    top = hessian_top_eigenvalue(
+        ctx.model,
+        x,
+        y,
+        max_iterations=s.hessian_iterations,
+        tol=s.hessian_tol,
+        seed=ctx.seed,
+        batch_size=s.batch_size,
+    )
+    trace = hessian_trace(
+        ctx.model,
+        x,
+        y,
+        max_samples=s.hessian_probes,
+        min_samples=min(10, s.hessian_probes),
+        tol=s.hessian_trace_tol,
+        seed=ctx.seed,
+        batch_size=s.batch_size,
+    )
+    return {"hessian_top_eigenvalue": top.value, "hessian_trace": trace.value}
+
+
+def _calibration_measures(ctx: _Context) -> dict[str, float]:
+    assert ctx.held_out is not None, "expected_calibration_error ran without held-out data"
+    ece = expected_calibration_error(
+        ctx.model,
+        ctx.held_out,
+        bins=ctx.settings.calibration_bins,
+        batch_size=ctx.settings.batch_size,
+    )
+    return {"expected_calibration_error": ece}
+
+
 def _srr_measures(ctx: _Context) -> dict[str, float]:
     return ctx.srr_profile(ctx.settings.srr_settings()).summary()
 
@@ -998,6 +1075,8 @@ _COMPUTE: dict[str, Callable[[_Context], dict[str, float]]] = {
     "sharpness_mag": _flatness_group("sharpness", magnitude=True),
     "optimization": _optimization_measures,
     "srr": _srr_measures,
+    "hessian": _hessian_measures,
+    "calibration": _calibration_measures,
 }
 
 
@@ -1069,6 +1148,8 @@ def _missing(name: str, ctx: _Context) -> str | None:
         return "train_result"
     if MEASURES[base].group == "srr" and not isinstance(ctx.model, IntermediatesModel):
         return "a genlab model (per-layer tokens)"
+    if MEASURES[base].group == "calibration" and ctx.held_out is None:
+        return "held-out data"
     return None
 
 
@@ -1142,6 +1223,7 @@ def measure_model(
     *,
     initial_state: Mapping[str, Tensor] | None = None,
     train_result: TrainResult | None = None,
+    held_out: Any = None,
     names: Iterable[str] | None = None,
     seed: int = 0,
     settings: MeasureSettings | None = None,
@@ -1155,6 +1237,10 @@ def measure_model(
     """
     initial_state = _initial_state_of(model, initial_state, train_result)
     train_set, input_shape = _training_data(data)
+    if held_out is None and isinstance(data, DatasetSplit):
+        held_out = data.test
+    elif held_out is not None:
+        held_out, _ = _training_data(held_out)
     wanted = list(MEASURES) if names is None else list(names)
     unknown = [n for n in wanted if n not in MEASURES]
     if unknown:
@@ -1173,6 +1259,7 @@ def measure_model(
         seed,
         initial_state,
         train_result,
+        held_out,
     )
     values: dict[str, float] = {}
     built_in = [n for n in wanted if n not in _REGISTERED_FUNCTIONS]
@@ -1255,6 +1342,7 @@ def compute_measures(
     *,
     initial_state: Mapping[str, Tensor] | None = None,
     train_result: TrainResult | None = None,
+    held_out: Any = None,
     names: Iterable[str] | None = None,
     seed: int = 0,
     settings: MeasureSettings | None = None,
@@ -1276,6 +1364,9 @@ def compute_measures(
         omitted). Without it, the measures that compare with the initialization are unavailable.
     train_result : TrainResult, optional
         genlab's training record; the optimization milestones need it.
+    held_out : Dataset, DataLoader or (inputs, labels), optional
+        Data the model was not trained on, for expected_calibration_error (a DatasetSplit's test
+        set when omitted).
     names : iterable of str, optional
         Measures to compute (keys of :data:`MEASURES`, size-adjusted forms included); None
         computes all. Only the groups needed run (the flatness searches are the expensive ones).
@@ -1331,6 +1422,7 @@ def compute_measures(
         data,
         initial_state=initial_state,
         train_result=train_result,
+        held_out=held_out,
         names=names,
         seed=seed,
         settings=settings,
