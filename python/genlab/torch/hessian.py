@@ -22,10 +22,11 @@ whether the tolerance was met, and the tolerance; a run that did not meet it war
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +87,18 @@ def _hvp_function(
     return hvp, params
 
 
+@contextlib.contextmanager
+def _evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """The model in evaluation mode (dropout off, BatchNorm on its running statistics), then
+    back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def _check(inputs: Tensor, targets: Tensor, tol: float, limit: int, name: str) -> None:
     if len(inputs) == 0 or len(inputs) != len(targets):
         raise ValueError(
@@ -126,9 +139,7 @@ def hessian_top_eigenvalue(
     (True, True)
     """
     _check(inputs, targets, tol, max_iterations, "max_iterations")
-    was_training = model.training
-    model.eval()
-    try:
+    with _evaluation_mode(model):
         hvp, params = _hvp_function(model, inputs, targets, batch_size)
         generator = torch.Generator().manual_seed(seed)
         vector = [torch.randn(p.shape, generator=generator).to(p) for p in params]
@@ -148,8 +159,6 @@ def hessian_top_eigenvalue(
                 break
             value = estimate
             vector = [p / size for p in product]
-    finally:
-        model.train(was_training)
     if not converged:
         warnings.warn(
             f"Hessian power iteration did not converge: after {products} products the top "
@@ -189,9 +198,7 @@ def hessian_trace(
     """
     _check(inputs, targets, tol, max_samples, "max_samples")
     check_int(min_samples, "min_samples", minimum=2)
-    was_training = model.training
-    model.eval()
-    try:
+    with _evaluation_mode(model):
         hvp, params = _hvp_function(model, inputs, targets, batch_size)
         generator = torch.Generator().manual_seed(seed)
         samples: list[float] = []
@@ -211,8 +218,6 @@ def hessian_trace(
                     break
         if len(samples) == 1:
             mean = samples[0]
-    finally:
-        model.train(was_training)
     if not converged:
         warnings.warn(
             f"Hutchinson's trace estimate did not reach a standard error of {tol:g} of its "
