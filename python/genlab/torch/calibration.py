@@ -2,9 +2,9 @@
 
 Top-label ECE with equal-width confidence bins (Guo et al. 2017): with confidence
 ``c_i = max_k softmax(logits_i)_k`` and correctness ``a_i`` (the argmax is the label), the
-examples are put in ``bins`` bins ``((b - 1) / B, b / B]`` by confidence, and
+examples are put in ``bins`` bins ``((b - 1) / B, b / B]`` by confidence, and::
 
-    ECE = sum_b (|B_b| / n) |mean_{i in B_b} a_i - mean_{i in B_b} c_i|.
+    ECE = sum_b (|B_b| / n) |mean_{i in B_b} a_i - mean_{i in B_b} c_i|
 
 0 is perfect calibration; an over-confident model has a large ECE. The value depends on the
 number of bins (15 is the common choice, and the default).
