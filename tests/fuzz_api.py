@@ -615,6 +615,19 @@ def fuzz_study(draw: Any) -> None:
     run("parse_config", lambda: (parse_config(text, path="fuzz.toml"), 0.0)[1], ())
 
 
+def fuzz_spectrum(draw: Any) -> None:
+    from genlab import spectrum
+
+    fn = draw(st.sampled_from(public_functions(spectrum)))
+    sizes = draw(st.lists(st.integers(0, 40), min_size=1, max_size=3))
+    spectra = [damage(draw, np.abs(floats(draw, (n,)))) for n in sizes]
+    if fn == "power_law_fit":
+        run(fn, lambda: spectrum.power_law_fit(spectra[0]), (spectra[0],))
+    else:
+        n_jobs = draw(N_JOBS)
+        run(fn, lambda: spectrum.power_law_fit_many(spectra, n_jobs=n_jobs), tuple(spectra))
+
+
 MODULES: dict[str, Callable[[Any], None]] = {
     "rank": fuzz_rank,
     "rate": fuzz_rate,
@@ -622,6 +635,7 @@ MODULES: dict[str, Callable[[Any], None]] = {
     "attention": fuzz_attention,
     "torch": fuzz_torch,
     "study": fuzz_study,
+    "spectrum": fuzz_spectrum,
 }
 
 

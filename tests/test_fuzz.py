@@ -29,7 +29,9 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
 
-@pytest.mark.parametrize("module", ["rank", "rate", "kde", "attention", "torch", "study"])
+@pytest.mark.parametrize(
+    "module", ["rank", "rate", "kde", "attention", "torch", "study", "spectrum"]
+)
 def test_no_input_crashes_hangs_or_returns_a_silent_nan(module: str) -> None:
     if module in ("torch", "study"):
         pytest.importorskip("torch")

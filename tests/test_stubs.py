@@ -11,7 +11,7 @@ import pytest
 from genlab import _core
 
 STUBS = Path(__file__).resolve().parents[1] / "python" / "genlab" / "_core"
-SUBMODULES = ("rank", "rate", "kde", "attention")
+SUBMODULES = ("rank", "rate", "kde", "attention", "spectrum")
 
 
 def _stub_file(module: str) -> Path:

@@ -6,6 +6,7 @@ from genlab._core import attention as attention
 from genlab._core import kde as kde
 from genlab._core import rank as rank
 from genlab._core import rate as rate
+from genlab._core import spectrum as spectrum
 
 __version__: str
 

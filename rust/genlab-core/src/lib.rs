@@ -6,6 +6,7 @@
 //! - [`rate`]: coding rates and sparse rate reduction over token groups.
 //! - [`kde`]: exact streaming kernel density estimation in high dimensions.
 //! - [`attention`]: tensor (triple-wise) attention, exact and polynomial.
+//! - [`spectrum`]: power-law fits of eigenvalue spectra (the heavy-tail exponent of a layer).
 //! - Crate-private: `simd` (the vectorizable exponential and the per-CPU compilation and dispatch
 //!   of every vector kernel; [`instruction_set`] names the one in use, `GENLAB_ISA=baseline`
 //!   forces the portable paths), `error` (the one error type, [`Error`], and the shared checks),
@@ -33,6 +34,7 @@ pub mod rank;
 pub mod rate;
 mod simd;
 mod special;
+pub mod spectrum;
 
 pub use element::Element;
 pub use error::{Error, Result};

@@ -1,10 +1,10 @@
 //! Thin PyO3 bindings of genlab-core: the extension module `genlab._core`.
 //!
-//! Each submodule (`genlab._core.rank`, `.rate`, `.kde`, `.attention`) mirrors the core module of
-//! the same name and exports each kernel under the core function's name. A binding converts
-//! arrays (zero-copy views taken before the GIL is released), runs the kernel under `py.detach` in
-//! the right thread pool, and maps errors to Python exceptions in one place ([`errors`]). No
-//! numerics here.
+//! Each submodule (`genlab._core.rank`, `.rate`, `.kde`, `.attention`, `.spectrum`) mirrors the
+//! core module of the same name and exports each kernel under the core function's name. A
+//! binding converts arrays (zero-copy views taken before the GIL is released), runs the kernel
+//! under `py.detach` in the right thread pool, and maps errors to Python exceptions in one place
+//! ([`errors`]). No numerics here.
 
 use pyo3::prelude::*;
 
@@ -14,6 +14,7 @@ mod kde;
 mod parallel;
 mod rank;
 mod rate;
+mod spectrum;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_submodule(m, "rate", rate::register)?;
     add_submodule(m, "kde", kde::register)?;
     add_submodule(m, "attention", attention::register)?;
+    add_submodule(m, "spectrum", spectrum::register)?;
     Ok(())
 }
 

@@ -1,0 +1,108 @@
+"""genlab.spectrum: power-law fits of eigenvalue spectra against a direct numpy transcription of
+the rule (WeightWatcher's fit: MLE exponent per candidate xmin, the KS-minimizing one; its
+small-sample rule below 20 values)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from genlab import errors
+from genlab.spectrum import power_law_fit, power_law_fit_many
+
+
+def _reference(values: np.ndarray) -> tuple[float, float, float, int]:
+    """(alpha, xmin, D, n_tail), one candidate at a time, as the rule is written."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    logs = np.log(x)
+    return _reference_fit(x, logs)
+
+
+def _reference_fit(x: np.ndarray, logs: np.ndarray) -> tuple[float, float, float, int]:
+    size = len(x)
+    candidates = []
+    for i in range(size - 1):
+        n = size - i
+        s = logs[i:].sum() - n * logs[i]
+        if size < 20:
+            if n < 8 or s <= 1e-12:
+                continue
+            alpha = 1 + (n - 1) / s
+            if alpha <= 1:
+                continue
+        else:
+            alpha = 1 + n / s if x[i] < x[-1] else math.nan  # equal values: no exponent
+        if alpha > 1 and math.isfinite(alpha):
+            cdf = 1 - (x[i:] / x[i]) ** (1 - alpha)
+            d = float(np.max(np.abs(cdf - np.arange(n) / n)))
+        else:
+            d = 1.0
+        objective = d - 0.868 / math.sqrt(n) if size < 20 else d
+        candidates.append((objective, i, alpha, d))
+    if not candidates:  # small sample, no tail of 8 qualifies: the whole spectrum
+        n, s = size, logs.sum() - size * logs[0]
+        alpha = 1 + (n - 1) / s
+        d = float(np.max(np.abs(1 - (x / x[0]) ** (1 - alpha) - np.arange(n) / n)))
+        return alpha, float(x[0]), d, n
+    _, i, alpha, d = min(candidates, key=lambda c: (c[0], c[1]))
+    return alpha, float(x[i]), d, size - i
+
+
+def _spectra() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    out = [
+        (1 - rng.random(500)) ** (-1 / 1.5),  # Pareto, density x^(-2.5)
+        rng.lognormal(size=200),
+        np.linalg.eigvalsh((w := rng.standard_t(3, size=(300, 100))).T @ w),  # heavy-tailed W
+        np.linalg.eigvalsh((g := rng.normal(size=(300, 60))).T @ g),  # Marchenko-Pastur bulk
+        np.round(rng.lognormal(size=120), 1) + 0.1,  # many ties
+        rng.lognormal(size=15),  # small-sample rule
+        rng.lognormal(size=19),
+        rng.lognormal(size=9),  # one small tail qualifies
+        rng.lognormal(size=5),  # none: the whole spectrum
+    ]
+    return out
+
+
+@pytest.mark.parametrize("index", range(9))
+def test_fits_match_the_rule_written_directly(index: int) -> None:
+    values = _spectra()[index]
+    fit = power_law_fit(values)
+    alpha, xmin, d, n_tail = _reference(values)
+    assert fit.n_tail == n_tail
+    assert fit.xmin == xmin
+    assert fit.alpha == pytest.approx(alpha, rel=1e-10)
+    assert fit.ks_distance == pytest.approx(d, rel=1e-9, abs=1e-12)
+    assert fit.sigma == pytest.approx((alpha - 1) / math.sqrt(n_tail), rel=1e-10)
+
+
+def test_a_pareto_sample_gives_its_exponent_and_order_does_not_matter() -> None:
+    rng = np.random.default_rng(1)
+    sample = (1 - rng.random(20_000)) ** (-1 / 2.0)  # density x^(-3)
+    fit = power_law_fit(sample)
+    assert fit.alpha == pytest.approx(3.0, abs=0.1)
+    assert power_law_fit(rng.permutation(sample)) == fit
+
+
+def test_many_is_one_by_one() -> None:
+    spectra = _spectra()
+    assert power_law_fit_many(spectra, n_jobs=2) == [power_law_fit(s) for s in spectra]
+    assert power_law_fit_many([]) == []
+
+
+def test_bad_spectra_are_named() -> None:
+    good = np.arange(1.0, 30.0)
+    with pytest.raises(errors.InvalidArgumentError, match=r"spectra\[1\].*not positive"):
+        power_law_fit_many([good, np.array([1.0, 0.0, 2.0])])
+    with pytest.raises(errors.NonFiniteError, match=r"spectra\[0\]"):
+        power_law_fit_many([np.array([1.0, np.nan, 3.0])])
+    with pytest.raises(errors.InvalidArgumentError, match="all values are equal"):
+        power_law_fit(np.full(25, 3.0))
+    with pytest.raises(errors.EmptyInputError, match=r"at least 2"):
+        power_law_fit([1.0])
+    with pytest.raises(errors.ShapeError, match="1-D"):
+        power_law_fit(np.ones((3, 3)))
+    with pytest.raises(TypeError, match="sequence of 1-D arrays"):
+        power_law_fit_many(good)  # type: ignore[arg-type]
