@@ -37,7 +37,9 @@ def trained() -> tuple[Any, TrainResult, DatasetSplit]:
     return model, train(model, data, config), data
 
 
-@pytest.mark.parametrize("group", ["all", "flatness", "norms, margin, path", "srr", "hessian"])
+@pytest.mark.parametrize(
+    "group", ["all", "flatness", "norms, margin, path", "srr", "hessian", "spectrum"]
+)
 def test_compute_measures(
     run_case: Callable[..., Any], trained: tuple[Any, TrainResult, DatasetSplit], group: str
 ) -> None:
@@ -46,13 +48,14 @@ def test_compute_measures(
         names = list(MEASURES)
     elif group == "flatness":
         names = [n for n, i in MEASURES.items() if i.group == "flatness"]
-    elif group in ("srr", "hessian"):
+    elif group in ("srr", "hessian", "spectrum"):
         names = [n for n, i in MEASURES.items() if i.group == group]
     else:
         names = [
             n
             for n, i in MEASURES.items()
-            if i.group not in ("flatness", "srr", "hessian", "calibration", "optimization")
+            if i.group
+            not in ("flatness", "srr", "hessian", "calibration", "optimization", "spectrum")
         ]
 
     # scripts/bench-compare.sh also runs this file against versions from before

@@ -106,3 +106,40 @@ def test_bad_spectra_are_named() -> None:
         power_law_fit(np.ones((3, 3)))
     with pytest.raises(TypeError, match="sequence of 1-D arrays"):
         power_law_fit_many(good)  # type: ignore[arg-type]
+
+
+def test_the_spectrum_measures_of_a_model() -> None:
+    """The four measures are layer means of the fits of each weight's ESD; alpha and the stable
+    rank do not change when a layer is scaled, log_spectral_norm moves by log10(a^2) / layers."""
+    torch = pytest.importorskip("torch")
+    from genlab.torch.data import load_dataset
+    from genlab.torch.measures import MEASURES, canonical_form, compute_measures, weight_tensors
+    from genlab.torch.models import build_model
+
+    names = [n for n, info in MEASURES.items() if info.group == "spectrum"]
+    assert names == [
+        "spectral_alpha",
+        "spectral_alpha_weighted",
+        "log_spectral_norm",
+        "stable_rank",
+    ]
+    data = load_dataset("digits", train_size=100)
+    model = build_model("mlp", num_classes=10, input_shape=data.input_shape, seed=0)
+    got = compute_measures(model, data, names=names)
+    layers = [w.numpy() for _, w in weight_tensors(canonical_form(model))]
+    esds = [np.linalg.svd(w, compute_uv=False) ** 2 for w in layers]
+    esds = [e[e > 1e-10 * e.max()] for e in esds]
+    fits = [power_law_fit(e) for e in esds]
+    assert got["spectral_alpha"] == pytest.approx(np.mean([f.alpha for f in fits]), rel=1e-9)
+    weighted = [f.alpha * np.log10(e.max()) for f, e in zip(fits, esds, strict=True)]
+    assert got["spectral_alpha_weighted"] == pytest.approx(np.mean(weighted), rel=1e-9)
+    assert got["log_spectral_norm"] == pytest.approx(np.mean([np.log10(e.max()) for e in esds]))
+    assert got["stable_rank"] == pytest.approx(np.mean([e.sum() / e.max() for e in esds]))
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    with torch.no_grad():
+        first.weight.mul_(4.0)
+    scaled = compute_measures(model, data, names=names)
+    assert scaled["spectral_alpha"] == pytest.approx(got["spectral_alpha"], rel=1e-6)
+    assert scaled["stable_rank"] == pytest.approx(got["stable_rank"], rel=1e-6)
+    shift = np.log10(16.0) / len(layers)
+    assert scaled["log_spectral_norm"] == pytest.approx(got["log_spectral_norm"] + shift, rel=1e-6)

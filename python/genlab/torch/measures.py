@@ -87,6 +87,12 @@ training loss (:mod:`genlab.torch.hessian`: power iteration and Hutchinson's est
 ``MeasureSettings.hessian_*`` limits and tolerances) and expected_calibration_error on the
 held-out set (:mod:`genlab.torch.calibration`).
 
+Spectrum measures (WeightWatcher's), unnumbered: per weight tensor of the canonical form, the
+eigenvalues of ``W_i^T W_i`` (squared singular values; those below 1e-10 of the largest dropped)
+and their power-law fit (:mod:`genlab.spectrum`); spectral_alpha is the mean exponent over the
+layers with a fittable spectrum, spectral_alpha_weighted the mean of ``alpha log10 lambda_max``,
+log_spectral_norm the mean ``log10 lambda_max``, stable_rank the mean ``sum lambda / lambda_max``.
+
 SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
 compressed coding rate R^c, sparsity and the SRR measure ``sparsity + R^c - R``, each as the
 last-layer value (``*_last``) and the mean over layers (``*_mean``); rate_reduction ``R - R^c``.
@@ -120,6 +126,7 @@ from genlab.errors import (
     MeasureFailedWarning,
     MeasureUnavailableWarning,
 )
+from genlab.spectrum import power_law_fit_many
 from genlab.torch._flatness import (
     FlatnessSearch,
     pacbayes_sigma,
@@ -179,7 +186,8 @@ class MeasureInfo:
         -1 if a smaller one does.
     group : str
         "count", "margin", "spectral", "frobenius", "distance", "path", "flatness",
-        "optimization", "hessian", "calibration" or "srr" (or a registered measure's own).
+        "optimization", "hessian", "calibration", "spectrum" or "srr" (or a registered
+        measure's own).
     description : str
         One line: what it is.
     """
@@ -239,6 +247,10 @@ def _registry() -> dict[str, MeasureInfo]:
         ("hessian_top_eigenvalue", None, 1, "hessian", "top eigenvalue of the loss Hessian"),
         ("hessian_trace", None, 1, "hessian", "trace of the loss Hessian (Hutchinson)"),
         ("expected_calibration_error", None, 1, "calibration", "top-label ECE, held-out set"),
+        ("spectral_alpha", None, 1, "spectrum", "mean power-law exponent of the layer ESDs"),
+        ("spectral_alpha_weighted", None, 1, "spectrum", "mean alpha log10 lambda_max"),
+        ("log_spectral_norm", None, 1, "spectrum", "mean log10 lambda_max of W^T W"),
+        ("stable_rank", None, 1, "spectrum", "mean sum(lambda) / lambda_max of W^T W"),
     ]
     registry = {r[0]: MeasureInfo(*r) for r in rows}
     for info in list(registry.values()):
@@ -1057,6 +1069,35 @@ def _calibration_measures(ctx: _Context) -> dict[str, float]:
     return {"expected_calibration_error": ece}
 
 
+# Eigenvalues of W^T W below this fraction of the largest are rank deficiency, not spectrum.
+_ZERO_EIGENVALUE = 1e-10
+
+
+def _spectrum_measures(ctx: _Context) -> dict[str, float]:
+    """WeightWatcher's layer summaries on the canonical weights: each layer's ESD (the squared
+    singular values of W_i, numerically zero ones dropped), its power-law fit
+    (:mod:`genlab.spectrum`, all layers in one batched call), averaged over the layers."""
+    spectra = []
+    for w in ctx.canonical_weights(initial=False).values():
+        eigenvalues = (torch.linalg.svdvals(w.double()) ** 2).cpu().numpy()
+        spectra.append(eigenvalues[eigenvalues > _ZERO_EIGENVALUE * eigenvalues.max()])
+    if not spectra:
+        raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
+    largest = [float(s.max()) for s in spectra]
+    # A layer with one eigenvalue, or all equal, has no tail to fit: no alpha for it.
+    fittable = [k for k, s in enumerate(spectra) if len(s) >= 2 and s.min() < s.max()]
+    fits = power_law_fit_many([spectra[k] for k in fittable])
+    alphas = [f.alpha for f in fits]
+    weighted = [f.alpha * math.log10(largest[k]) for k, f in zip(fittable, fits, strict=True)]
+    return {
+        "spectral_alpha": sum(alphas) / len(alphas) if alphas else math.nan,
+        "spectral_alpha_weighted": sum(weighted) / len(weighted) if weighted else math.nan,
+        "log_spectral_norm": sum(math.log10(v) for v in largest) / len(largest),
+        "stable_rank": sum(float(s.sum()) / m for s, m in zip(spectra, largest, strict=True))
+        / len(spectra),
+    }
+
+
 def _srr_measures(ctx: _Context) -> dict[str, float]:
     return ctx.srr_profile(ctx.settings.srr_settings()).summary()
 
@@ -1077,6 +1118,7 @@ _COMPUTE: dict[str, Callable[[_Context], dict[str, float]]] = {
     "srr": _srr_measures,
     "hessian": _hessian_measures,
     "calibration": _calibration_measures,
+    "spectrum": _spectrum_measures,
 }
 
 
