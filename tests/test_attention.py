@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from genlab import errors
 from genlab.attention import (
     attention,
     logit_bound,
@@ -408,9 +409,11 @@ def test_non_finite_values_are_rejected(position: int, bad: float) -> None:
     x = inputs(np.random.default_rng(19), (), 4, 2, 2)
     x[position][1, 1] = bad
     name = ["Q", "K1", "K2", "V1", "V2"][position]
-    with pytest.raises(ValueError, match=f"{name}: contains NaN or infinity"):
+    # The core's scan, with the flat index of the first bad value (row 1, column 1 of 2).
+    message = rf"^{name} contains NaN or infinity \(first at flat index 3\)"
+    with pytest.raises(errors.NonFiniteError, match=message):
         tensor_attention(*x)
-    with pytest.raises(ValueError, match=f"{name}: contains NaN or infinity"):
+    with pytest.raises(errors.NonFiniteError, match=message):
         tensor_attention_poly(*x, degree=1)
 
 
