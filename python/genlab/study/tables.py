@@ -100,8 +100,9 @@ def _read_csv(path: Path, *, delimiter: str) -> Columns:
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise TableError(f"{path}:{line}: {len(row)} cells, the header has {len(header)}")
+    columns = list(zip(*rows[1:], strict=True)) or [() for _ in header]  # transposed in one pass
     return {
-        name: np.array([row[i] for row in rows[1:]], dtype=object) for i, name in enumerate(header)
+        name: np.array(cells, dtype=object) for name, cells in zip(header, columns, strict=True)
     }
 
 
@@ -121,6 +122,12 @@ def _numeric(values: NDArray[Any]) -> NDArray[np.float64] | None:
     """The column as floats (empty cells and None as NaN), or None when a cell is not a number."""
     if values.dtype.kind in "fiub":
         return values.astype(float)
+    if len(values) and isinstance(values[0], (bool, np.bool_)):
+        return None  # a flag column (Parquet booleans), not a measure
+    try:  # one vectorized conversion when every cell is a number ("nan" included)
+        return values.astype(float)
+    except (TypeError, ValueError):
+        pass  # empty cells, None, or text: decide cell by cell
     out = np.empty(len(values))
     for i, v in enumerate(values):
         if v is None or (isinstance(v, str) and not v.strip()):

@@ -19,6 +19,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from genlab._validation import check_int
+from genlab.torch._modules import evaluation_mode, model_device
+from genlab.torch.data import Batches
 
 __all__ = ["expected_calibration_error"]
 
@@ -46,27 +48,17 @@ def expected_calibration_error(
     n = len(data)  # type: ignore[arg-type]
     if n == 0:
         raise ValueError("data: the held-out set is empty")
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    was_training = model.training
-    model.eval()
     confidences, correct = [], []
-    try:
-        loader = torch.utils.data.DataLoader(data, batch_size=batch_size)
-        for x, y in loader:
-            probabilities = torch.softmax(model(x.to(device)).double(), dim=1)
+    with evaluation_mode(model):
+        for x, y in Batches(data, model_device(model)).iterate(batch_size):
+            probabilities = torch.softmax(model(x).double(), dim=1)
             confidence, predicted = probabilities.max(dim=1)
             confidences.append(confidence.cpu())
-            correct.append((predicted.cpu() == y).double())
-    finally:
-        model.train(was_training)
+            correct.append((predicted == y).double().cpu())
     confidence, accuracy = torch.cat(confidences), torch.cat(correct)
     # Bin b holds confidences in ((b - 1) / B, b / B]; a confidence is at least 1 / classes > 0.
     index = torch.clamp(torch.ceil(confidence * bins).long() - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = index == b
-        count = int(members.sum())
-        if count:
-            gap = float(accuracy[members].mean() - confidence[members].mean())
-            total += count / n * abs(gap)
-    return total
+    # sum_b (|B_b| / n) |mean acc - mean conf| = sum_b |sum acc - sum conf| / n
+    accuracy_sums = torch.bincount(index, weights=accuracy, minlength=bins)
+    confidence_sums = torch.bincount(index, weights=confidence, minlength=bins)
+    return float((accuracy_sums - confidence_sums).abs().sum()) / n

@@ -22,11 +22,10 @@ whether the tolerance was met, and the tolerance; a run that did not meet it war
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 
 from genlab._validation import check_int, check_real
 from genlab.errors import NumericalWarning
+from genlab.torch._modules import evaluation_mode
 
 __all__ = ["HessianEstimate", "hessian_top_eigenvalue", "hessian_trace"]
 
@@ -87,18 +87,6 @@ def _hvp_function(
     return hvp, params
 
 
-@contextlib.contextmanager
-def _evaluation_mode(model: nn.Module) -> Iterator[None]:
-    """The model in evaluation mode (dropout off, BatchNorm on its running statistics), then
-    back in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _check(inputs: Tensor, targets: Tensor, tol: float, limit: int, name: str) -> None:
     if len(inputs) == 0 or len(inputs) != len(targets):
         raise ValueError(
@@ -139,7 +127,7 @@ def hessian_top_eigenvalue(
     (True, True)
     """
     _check(inputs, targets, tol, max_iterations, "max_iterations")
-    with _evaluation_mode(model):
+    with evaluation_mode(model):
         hvp, params = _hvp_function(model, inputs, targets, batch_size)
         generator = torch.Generator().manual_seed(seed)
         vector = [torch.randn(p.shape, generator=generator).to(p) for p in params]
@@ -198,7 +186,7 @@ def hessian_trace(
     """
     _check(inputs, targets, tol, max_samples, "max_samples")
     check_int(min_samples, "min_samples", minimum=2)
-    with _evaluation_mode(model):
+    with evaluation_mode(model):
         hvp, params = _hvp_function(model, inputs, targets, batch_size)
         generator = torch.Generator().manual_seed(seed)
         samples: list[float] = []

@@ -133,6 +133,7 @@ from genlab.torch._flatness import (
     sharpness_alpha,
     trainable_parameters,
 )
+from genlab.torch._modules import model_device
 from genlab.torch.calibration import expected_calibration_error
 from genlab.torch.data import Batches, DatasetSplit
 from genlab.torch.hessian import hessian_top_eigenvalue, hessian_trace
@@ -567,12 +568,6 @@ class MeasureSettings:
         )
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _WeightLayer = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -692,7 +687,7 @@ def spectral_norm(matrix: Tensor) -> float:
 @torch.no_grad()
 def margins(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 1024) -> Tensor:
     """Per-example margins ``logit[y] - max_{j != y} logit[j]`` (evaluation mode, float64, CPU)."""
-    device = _model_device(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
     out = []
@@ -768,7 +763,7 @@ def path_norm(model: nn.Module, input_shape: Sequence[int]) -> float:
     net.double()  # the folded-in replacements are new float32 modules
     for p in net.parameters():
         p.copy_(p * p)
-    x = torch.ones((1, *input_shape), dtype=torch.float64, device=_model_device(net))
+    x = torch.ones((1, *input_shape), dtype=torch.float64, device=model_device(net))
     return float(net(x).sum())
 
 
@@ -794,7 +789,7 @@ class _Context:
         self.seed = seed
         self.initial_state = initial_state
         self.train_result = train_result
-        self.device = _model_device(model)
+        self.device = model_device(model)
         self.m = len(train)  # type: ignore[arg-type]
         self._cache: dict[str, Any] = {}
 
