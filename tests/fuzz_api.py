@@ -248,6 +248,11 @@ def fuzz_rank(draw: Any) -> None:
         groups = damage(draw, draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3))))
         kw = dict(variant=variant, nan_policy=nan_policy, n_jobs=draw(N_JOBS))
         run(fn, lambda: rank.kendalltau_across_groups(X, y, groups, **kw), (X, y))
+    elif fn == "kendalltau_across_resampled_groups":
+        groups = damage(draw, draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3))))
+        counts = damage(draw, draw(hnp.arrays(np.int64, (3, 4), elements=st.integers(-1, 3))))
+        kw = dict(variant=variant, nan_policy=nan_policy, n_jobs=draw(N_JOBS))
+        run(fn, lambda: rank.kendalltau_across_resampled_groups(X, y, groups, counts, **kw), (X, y))
     else:
         axes = draw(st.integers(1, 3))
         hparams: Any = {

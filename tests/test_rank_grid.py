@@ -18,6 +18,7 @@ from genlab.rank import (
     conditional_mutual_information,
     granulated_kendall,
     kendalltau_across_groups,
+    kendalltau_across_resampled_groups,
     sign_error,
 )
 
@@ -333,6 +334,77 @@ def test_tau_across_groups_matches_naive():
         kendalltau_across_groups(X, y, groups.astype(float))
     with pytest.raises(ValueError, match="groups: expected the same length as y"):
         kendalltau_across_groups(X, y, groups[:-1])
+
+
+def written_out(X, y, groups, copies):
+    """A resample as rows: each group repeated as often as drawn, copies keeping its id."""
+    rows = np.concatenate(
+        [
+            np.repeat(np.flatnonzero(groups == g)[None, :], c, axis=0).ravel()
+            for g, c in enumerate(copies)
+        ]
+        + [np.array([], dtype=int)]
+    ).astype(int)
+    return X[rows], y[rows], groups[rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 6), variant=st.sampled_from("ab"))
+def test_tau_across_resampled_groups_is_tau_of_each_resample_written_out(seed, k, variant):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 30))
+    X = rng.integers(0, 4, size=(n, 3)).astype(float)  # ties on purpose
+    X[rng.random(size=X.shape) < 0.1] = np.nan
+    y = rng.integers(0, 3, size=n).astype(float)
+    groups = rng.integers(0, k, size=n)
+    counts = rng.integers(0, 3, size=(4, k))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        got = kendalltau_across_resampled_groups(X, y, groups, counts, variant=variant)
+    assert got.shape == (4, 3)
+    for b, copies in enumerate(counts):
+        Xb, yb, gb = written_out(X, y, groups, copies)
+        for j in range(3):
+            keep = ~np.isnan(Xb[:, j])
+            want = naive_tau(Xb[keep, j].tolist(), yb[keep].tolist(), variant, gb[keep])
+            if math.isnan(want):
+                assert math.isnan(got[b, j])
+            else:
+                assert got[b, j] == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+def test_tau_across_resampled_groups_many_groups_and_errors():
+    # 3,000 groups of 2 runs, 3 resamples: the resamples are counted one by one here (k^2
+    # matrices would cost more), and agree with the plain function on each written-out resample.
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(3000), 2)
+    y = rng.normal(size=6000)
+    X = np.column_stack([y + rng.normal(size=6000), rng.normal(size=6000)])
+    counts = np.stack([np.bincount(rng.integers(0, 3000, 3000), minlength=3000) for _ in "abc"])
+    got = kendalltau_across_resampled_groups(X, y, groups, counts)
+    for b in range(3):
+        Xb, yb, gb = written_out(X, y, groups, counts[b])
+        assert got[b] == pytest.approx(kendalltau_across_groups(Xb, yb, gb), rel=1e-13)
+    one_group = np.zeros((1, 3000), dtype=int)
+    one_group[0, 7] = 5
+    with pytest.warns(DegenerateDataWarning, match="undefined in some resamples for column"):
+        assert np.isnan(kendalltau_across_resampled_groups(X, y, groups, one_group)).all()
+    X[0, 1] = np.nan
+    assert np.isnan(
+        kendalltau_across_resampled_groups(X, y, groups, counts, nan_policy="propagate")[:, 1]
+    ).all()
+    with pytest.raises(ValueError, match="X: column 1 contains NaN"):
+        kendalltau_across_resampled_groups(X, y, groups, counts, nan_policy="raise")
+    with pytest.raises(ValueError, match="counts: expected copies >= 0, got -1"):
+        kendalltau_across_resampled_groups(X, y, groups, -np.ones((2, 3000), dtype=int))
+    with pytest.raises(ValueError, match="groups: id 2999 has no column in counts, which has 5"):
+        kendalltau_across_resampled_groups(X, y, groups, np.ones((2, 5), dtype=int))
+    with pytest.raises(TypeError, match="counts: expected a 2-D array of integers"):
+        kendalltau_across_resampled_groups(X, y, groups, np.ones(3000))
+    with pytest.raises(TypeError, match="counts: expected a 2-D array of integers"):
+        kendalltau_across_resampled_groups(X, y, groups, np.ones((2, 3000)))
+    with pytest.raises(ValueError, match="variant: expected one of"):
+        kendalltau_across_resampled_groups(X, y, groups, counts, variant="c")
 
 
 # --- conditional mutual information ---------------------------------------------------------

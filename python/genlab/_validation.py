@@ -317,6 +317,16 @@ def _axis_values(values: Any, name: str) -> NDArray[Any]:
     return np.asarray(values)
 
 
+def codes_in_order_of_appearance(values: NDArray[Any]) -> NDArray[np.int64]:
+    """Integer codes of a 1-D array of sortable values: equal values share a code, and codes
+    count up in the order in which values first appear (as a dict of first sightings would
+    number them, in one vectorized pass)."""
+    _, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+    order_of_appearance = np.empty(len(first), dtype=np.int64)
+    order_of_appearance[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return np.ascontiguousarray(order_of_appearance[inverse.ravel()])
+
+
 def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:
     if values.dtype.kind in "biuf":
         if values.dtype.kind == "f" and np.isnan(values).any():
@@ -325,7 +335,9 @@ def _factorize(values: NDArray[Any], name: str) -> NDArray[np.int64]:
             )
         _, inverse = np.unique(values, return_inverse=True)
         return np.ascontiguousarray(inverse.ravel(), dtype=np.int64)
-    if values.dtype.kind in "USO":
+    if values.dtype.kind in "US":
+        return codes_in_order_of_appearance(values)
+    if values.dtype.kind == "O":
         seen: dict[Any, int] = {}
         try:
             codes = [seen.setdefault(v, len(seen)) for v in values.tolist()]

@@ -7,6 +7,8 @@ Drop-in fast replacements and the study-level coefficients of ``docs/formulas/ra
 - :func:`kendalltau_matrix`: ``pandas.DataFrame.corr(method="kendall")``;
 - :func:`granulated_kendall`: Jiang et al.'s granulated coefficient Psi;
 - :func:`kendalltau_across_groups`: tau over the pairs of runs of different configurations;
+  :func:`kendalltau_across_resampled_groups` the same in many resamples of the configurations
+  at once (a bootstrap);
 - :func:`conditional_mutual_information`: the conditional-MI score (genlab's rule, or the PGDL
   competition's scoring program exactly);
 - :func:`sign_error`: Dziugaite et al.'s robust sign-error over environments.
@@ -61,6 +63,7 @@ __all__ = [
     "granulated_kendall",
     "kendalltau",
     "kendalltau_across_groups",
+    "kendalltau_across_resampled_groups",
     "kendalltau_many",
     "kendalltau_matrix",
     "sign_error",
@@ -279,19 +282,27 @@ def kendalltau_many(
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
-    undefined = np.isnan(pvalues)
-    if nan_policy == "propagate":
-        undefined &= ~(np.isnan(Xa).any(axis=0) | np.isnan(ya).any())
-    _warn_undefined_columns("kendalltau_many", undefined)
+    _warn_undefined_columns("kendalltau_many", np.isnan(pvalues), Xa, ya, nan_policy)
     return KendallTauManyResult(stats, pvalues)
 
 
-def _warn_undefined_columns(function: str, undefined: NDArray[np.bool_]) -> None:
-    """A DegenerateDataWarning naming the columns whose tau is undefined (NaN)."""
+def _warn_undefined_columns(
+    function: str,
+    undefined: NDArray[np.bool_],
+    X: NDArray[np.float64],
+    y: NDArray[np.float64],
+    nan_policy: str,
+    *,
+    where: str = "",
+) -> None:
+    """A DegenerateDataWarning naming the columns whose tau is undefined (NaN). Under
+    ``nan_policy="propagate"`` a column whose input holds NaN is NaN as asked, not degenerate."""
+    if nan_policy == "propagate":
+        undefined = undefined & ~(np.isnan(X).any(axis=0) | np.isnan(y).any())
     if undefined.any():
         cols = np.flatnonzero(undefined)
         _warn_degenerate(
-            f"{function}: tau is undefined for column(s) {cols.tolist()[:10]} "
+            f"{function}: tau is undefined {where}for column(s) {cols.tolist()[:10]} "
             "(fewer than 2 observations, or a constant variable); returning NaN there",
             stacklevel=4,
         )
@@ -577,6 +588,23 @@ def kendalltau_across_groups(
     >>> kendalltau_across_groups(X, [0.0, 1.0, 2.0, 3.0], [0, 0, 1, 1])
     array([1.])
     """
+    Xa, ya, ga = _across_inputs(X, y, groups, variant, nan_policy)
+    taus: NDArray[np.float64] = _core.rank.kendalltau_across_groups(
+        Xa,
+        ya,
+        ga,
+        variant=variant,
+        nan_policy=nan_policy,
+        n_jobs=check_n_jobs(n_jobs),
+    )
+    _warn_undefined_columns("kendalltau_across_groups", np.isnan(taus), Xa, ya, nan_policy)
+    return taus
+
+
+def _across_inputs(
+    X: ArrayLike, y: ArrayLike, groups: ArrayLike, variant: str, nan_policy: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
+    """The checked (X, y, groups) of a tau across groups."""
     check_choice(variant, "variant", ("a", "b"))
     check_choice(nan_policy, "nan_policy", _NAN_POLICIES)
     Xa = order_preserving_float64(X, "X")
@@ -594,18 +622,95 @@ def kendalltau_across_groups(
     check_same_length(ya, ga, "y", "groups")
     if ga.size and ga.min() < 0:
         raise ValueError(f"groups: expected non-negative ids, got {int(ga.min())}")
-    taus: NDArray[np.float64] = _core.rank.kendalltau_across_groups(
+    return Xa, ya, np.ascontiguousarray(ga, dtype=np.int64)
+
+
+def kendalltau_across_resampled_groups(
+    X: ArrayLike,
+    y: ArrayLike,
+    groups: ArrayLike,
+    counts: ArrayLike,
+    *,
+    variant: str = "a",
+    nan_policy: str = "omit",
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]:
+    """:func:`kendalltau_across_groups` in many resamples of the groups at once (a bootstrap
+    that resamples groups, such as configurations with all their seeds).
+
+    Row b of ``counts`` says how many copies of each group resample b holds. As in
+    :func:`kendalltau_across_groups`, only pairs of runs of different groups count; two copies of
+    one group do not pair with each other either. The result equals ranking each resample
+    written out, bit for bit, but the pairs are counted once per pair of groups and each resample
+    is then a quadratic form (one matrix product for all of them): O(n^2 + B k^2) instead of
+    O(B n log n). With many groups the resamples are counted one by one, whichever is cheaper.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, m)
+        m columns (measures) of n runs.
+    y : array_like, shape (n,)
+        Target (the gap).
+    groups : array_like of int, shape (n,)
+        Group of each run, ids in ``[0, k)``.
+    counts : array_like of int, shape (B, k)
+        Copies of each group in each of B resamples (``>= 0``).
+    variant : {"a", "b"}
+        tau-a or tau-b over the pairs across groups.
+    nan_policy : {"omit", "propagate", "raise"}
+        NaN in a column or in ``y``: drop those runs for that column, NaN for that column, or
+        ``ValueError``.
+    n_jobs : int, optional
+        Threads.
+
+    Returns
+    -------
+    ndarray, shape (B, m)
+        tau per resample and column; NaN where a resample has no pair across groups (one group
+        drawn, say) or tau-b is undefined, with one ``DegenerateDataWarning`` naming the
+        columns (a bootstrap expects a few such resamples: ``numpy.nanpercentile`` skips them).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from genlab.rank import kendalltau_across_resampled_groups
+    >>> X = np.array([[1.0], [0.0], [3.0], [2.0], [5.0], [4.0]])
+    >>> y = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    >>> kendalltau_across_resampled_groups(X, y, [0, 0, 1, 1, 2, 2], [[1, 1, 1], [3, 0, 0]])
+    array([[ 1.],
+           [nan]])
+    """
+    Xa, ya, ga = _across_inputs(X, y, groups, variant, nan_policy)
+    ca = _numeric(counts, "counts")
+    if ca.ndim != 2 or ca.dtype.kind not in "iu":
+        raise TypeError(
+            "counts: expected a 2-D array of integers (resamples, groups), got dtype "
+            f"{ca.dtype} shape {ca.shape}"
+        )
+    if ca.size and ca.min() < 0:
+        raise ValueError(f"counts: expected copies >= 0, got {int(ca.min())}")
+    if ga.size and ga.max() >= ca.shape[1]:
+        raise ValueError(
+            f"groups: id {int(ga.max())} has no column in counts, which has {ca.shape[1]} "
+            "(one per group)"
+        )
+    taus: NDArray[np.float64] = _core.rank.kendalltau_across_resampled_groups(
         Xa,
         ya,
-        np.ascontiguousarray(ga, dtype=np.int64),
+        ga,
+        np.ascontiguousarray(ca, dtype=np.int64),
         variant=variant,
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
-    undefined = np.isnan(taus)
-    if nan_policy == "propagate":
-        undefined &= ~(np.isnan(Xa).any(axis=0) | np.isnan(ya).any())
-    _warn_undefined_columns("kendalltau_across_groups", undefined)
+    _warn_undefined_columns(
+        "kendalltau_across_resampled_groups",
+        np.isnan(taus).any(axis=0),
+        Xa,
+        ya,
+        nan_policy,
+        where="in some resamples ",
+    )
     return taus
 
 

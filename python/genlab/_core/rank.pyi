@@ -58,6 +58,16 @@ def kendalltau_across_groups(
     nan_policy: str = "omit",
     n_jobs: int | None = None,
 ) -> NDArray[np.float64]: ...
+def kendalltau_across_resampled_groups(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    groups: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    *,
+    variant: str = "a",
+    nan_policy: str = "omit",
+    n_jobs: int | None = None,
+) -> NDArray[np.float64]: ...
 def conditional_mutual_information(
     measure: NDArray[np.float64],
     gap: NDArray[np.float64],

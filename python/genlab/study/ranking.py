@@ -29,11 +29,13 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from genlab import rank
+from genlab._validation import codes_in_order_of_appearance
 from genlab.errors import DegenerateDataWarning
 from genlab.study.config import RankingConfig
 from genlab.study.store import RunRecord
@@ -215,10 +217,13 @@ def _orientations(
     return {n: signs[n] for n in names}, assumed
 
 
-def _configuration_ids(hparams: Mapping[str, NDArray[np.str_]], n: int) -> NDArray[np.int64]:
+def _configuration_ids(hparams: Mapping[str, NDArray[Any]], n: int) -> NDArray[np.int64]:
+    """Each model's configuration, numbered in the sorted order of the configurations' values
+    as text (the bootstrap draws configurations by these numbers)."""
     if not hparams:
         return np.zeros(n, dtype=np.int64)
-    keys = np.array(["\x1f".join(row) for row in zip(*hparams.values(), strict=True)])
+    rows = zip(*hparams.values(), strict=True)
+    keys = np.array(["\x1f".join(map(str, row)) for row in rows])
     _, ids = np.unique(keys, return_inverse=True)
     return ids.astype(np.int64)
 
@@ -246,20 +251,22 @@ def _bootstrap_ci(
 ) -> NDArray[np.float64]:
     """2.5% and 97.5% percentiles of tau per column over configurations resampled with
     replacement. Runs keep their configuration as group, so two drawn copies of one
-    configuration never pair with each other either (they would add tied pairs)."""
+    configuration never pair with each other either (they would add tied pairs). All resamples
+    are ranked in one call (:func:`genlab.rank.kendalltau_across_resampled_groups`)."""
     k = int(config.max()) + 1 if len(config) else 0
     if resamples == 0 or k < 3:
         return np.full((X.shape[1], 2), math.nan)
-    members = [np.flatnonzero(config == c) for c in range(k)]
-    taus = np.empty((resamples, X.shape[1]))
+    # One draw of k configurations per resample, in this order: the intervals of a given seed
+    # stay what they were when each resample was ranked on its own.
+    drawn = np.stack([rng.integers(0, k, k) for _ in range(resamples)])
+    offsets = (np.arange(resamples) * k)[:, None]
+    copies = np.bincount((drawn + offsets).ravel(), minlength=resamples * k)
     with warnings.catch_warnings():
         # A resample can leave a column constant: its tau is NaN there, and nanpercentile skips it.
         warnings.simplefilter("ignore", DegenerateDataWarning)
-        for b in range(resamples):
-            rows = np.concatenate([members[c] for c in rng.integers(0, k, k)])
-            taus[b] = rank.kendalltau_across_groups(
-                X[rows], gap[rows], config[rows], variant=variant
-            )
+        taus = rank.kendalltau_across_resampled_groups(
+            X, gap, config, copies.reshape(resamples, k), variant=variant
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
         bounds: NDArray[np.float64] = np.nanpercentile(taus, [2.5, 97.5], axis=0).T
@@ -275,7 +282,7 @@ def _test_size(records: Sequence[RunRecord]) -> int | None:
 def _psi_only(
     X: NDArray[np.float64],
     gap: NDArray[np.float64],
-    hparams: Mapping[str, NDArray[np.str_]],
+    hparams: Mapping[str, NDArray[np.int64]],
     config: RankingConfig,
 ) -> NDArray[np.float64]:
     psis = np.full(X.shape[1], math.nan)
@@ -296,7 +303,7 @@ def _psi_only(
 def _stability(
     X: NDArray[np.float64],
     gap: NDArray[np.float64],
-    hparams: Mapping[str, NDArray[np.str_]],
+    hparams: Mapping[str, NDArray[np.int64]],
     seeds: NDArray[np.int64],
     names: Sequence[str],
     config: RankingConfig,
@@ -418,8 +425,9 @@ def rank_data(
     names = list(data.names)
     signs, assumed = _orientations(names, orientation, default_orientation)
     axes = tuple(sorted(data.hparams))
-    gap, hparams = data.gap, {a: data.hparams[a] for a in axes}
-    config_ids = _configuration_ids(hparams, n)
+    # Integer codes once, rather than text that every statistic below would encode again.
+    gap, hparams = data.gap, {a: codes_in_order_of_appearance(data.hparams[a]) for a in axes}
+    config_ids = _configuration_ids({a: data.hparams[a] for a in axes}, n)
     n_configurations = len(set(config_ids.tolist()))
     X = data.values * np.array([signs[name] for name in names], dtype=float)
     hoeffding = data.n_test is not None

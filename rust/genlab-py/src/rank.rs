@@ -6,7 +6,7 @@ use genlab_core::rank::counts::{KENDALL_WORKSPACE_MAX_BYTES, KendallWorkspace};
 use genlab_core::rank::{
     self, Alternative, Method, NanPolicy, TauOptions, Variant, across, cmi, granulated,
     grid::{Codes, Replicates},
-    sign_error,
+    resampled, sign_error,
 };
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
@@ -22,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kendalltau_matrix, m)?)?;
     m.add_function(wrap_pyfunction!(granulated_kendall, m)?)?;
     m.add_function(wrap_pyfunction!(kendalltau_across_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(kendalltau_across_resampled_groups, m)?)?;
     m.add_function(wrap_pyfunction!(conditional_mutual_information, m)?)?;
     m.add_function(wrap_pyfunction!(sign_error_environments, m)?)?;
     Ok(())
@@ -225,6 +226,36 @@ fn kendalltau_across_groups<'py>(
     let (x, y, groups) = (x.as_array(), y.as_slice()?, groups.as_slice()?);
     let taus = run(py, n_jobs, || {
         across::kendalltau_across_groups(x, y, groups, variant, nan_policy)
+    })?
+    .py()?;
+    Ok(taus.into_pyarray(py))
+}
+
+/// tau of every column of X (n, m) against y (n) over the pairs whose groups differ, in each
+/// resample of the groups (counts: B resamples x k groups, copies of each group): a (B, m) array.
+#[pyfunction]
+#[pyo3(signature = (x, y, groups, counts, *, variant="a", nan_policy="omit", n_jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn kendalltau_across_resampled_groups<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    groups: PyReadonlyArray1<'py, i64>,
+    counts: PyReadonlyArray2<'py, i64>,
+    variant: &str,
+    nan_policy: &str,
+    n_jobs: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let variant = Variant::parse(variant).py()?;
+    let nan_policy = NanPolicy::parse(nan_policy).py()?;
+    let (x, y, groups, counts) = (
+        x.as_array(),
+        y.as_slice()?,
+        groups.as_slice()?,
+        counts.as_array(),
+    );
+    let taus = run(py, n_jobs, || {
+        resampled::kendalltau_across_resampled_groups(x, y, groups, counts, variant, nan_policy)
     })?
     .py()?;
     Ok(taus.into_pyarray(py))

@@ -103,17 +103,21 @@ pub fn pair_counts_across(x: &[f64], y: &[f64], groups: &[usize]) -> CrossPairCo
     out
 }
 
-/// tau of every column of X (n observations, m columns) against `y` (n), counting only pairs
-/// whose `groups` (ids >= 0, one per observation) differ, in parallel over columns. NaN in a
-/// column or in `y`: under [`NanPolicy::Omit`] those runs are dropped (per column), under
-/// `Propagate` that column's tau is NaN, under `Raise` an error.
-pub fn kendalltau_across_groups(
+/// The checked inputs of a tau across groups: group ids as indices, and each column of X.
+pub(crate) struct AcrossInputs {
+    pub(crate) groups: Vec<usize>,
+    pub(crate) columns: Vec<Vec<f64>>,
+}
+
+/// Checks X (n, m), `y` (n) and `groups` (n ids >= 0) and the variant, and applies
+/// [`NanPolicy::Raise`] (an error for any NaN).
+pub(crate) fn check_across_inputs(
     x: ArrayView2<'_, f64>,
     y: &[f64],
     groups: &[i64],
     variant: Variant,
     nan_policy: NanPolicy,
-) -> Result<Vec<f64>> {
+) -> Result<AcrossInputs> {
     let groups: Vec<usize> = groups
         .iter()
         .map(|&g| usize::try_from(g))
@@ -148,15 +152,36 @@ pub fn kendalltau_across_groups(
     if variant == Variant::C {
         return Err(tau_c_unsupported());
     }
+    Ok(AcrossInputs { groups, columns })
+}
+
+/// The runs of `column` that a tau counts: those where neither it nor `y` is NaN. None under
+/// [`NanPolicy::Propagate`] when a run was dropped (the tau is NaN).
+pub(crate) fn kept_runs(column: &[f64], y: &[f64], nan_policy: NanPolicy) -> Option<Vec<usize>> {
+    let keep: Vec<usize> = (0..y.len())
+        .filter(|&i| !column[i].is_nan() && !y[i].is_nan())
+        .collect();
+    (keep.len() == y.len() || nan_policy != NanPolicy::Propagate).then_some(keep)
+}
+
+/// tau of every column of X (n observations, m columns) against `y` (n), counting only pairs
+/// whose `groups` (ids >= 0, one per observation) differ, in parallel over columns. NaN in a
+/// column or in `y`: under [`NanPolicy::Omit`] those runs are dropped (per column), under
+/// `Propagate` that column's tau is NaN, under `Raise` an error.
+pub fn kendalltau_across_groups(
+    x: ArrayView2<'_, f64>,
+    y: &[f64],
+    groups: &[i64],
+    variant: Variant,
+    nan_policy: NanPolicy,
+) -> Result<Vec<f64>> {
+    let AcrossInputs { groups, columns } = check_across_inputs(x, y, groups, variant, nan_policy)?;
     columns
         .par_iter()
         .map(|column| {
-            let keep: Vec<usize> = (0..y.len())
-                .filter(|&i| !column[i].is_nan() && !y[i].is_nan())
-                .collect();
-            if keep.len() < y.len() && nan_policy == NanPolicy::Propagate {
+            let Some(keep) = kept_runs(column, y, nan_policy) else {
                 return Ok(f64::NAN);
-            }
+            };
             let x: Vec<f64> = keep.iter().map(|&i| column[i]).collect();
             let yk: Vec<f64> = keep.iter().map(|&i| y[i]).collect();
             let g: Vec<usize> = keep.iter().map(|&i| groups[i]).collect();

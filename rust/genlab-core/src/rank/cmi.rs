@@ -99,13 +99,15 @@ struct Information {
 }
 
 impl Information {
-    fn add(&mut self, t: &[u64; 9]) {
+    /// Adds `copies` conditions that each have the table `t`.
+    fn add_copies(&mut self, t: &[u64; 9], copies: u64) {
         let nu: u64 = t.iter().sum();
         if nu == 0 {
             return;
         }
-        self.total += nu;
+        self.total += copies * nu;
         let nu_f = nu as f64;
+        let weight = copies as f64;
         let mut row = [0u64; 3];
         let mut col = [0u64; 3];
         for a in 0..3 {
@@ -120,14 +122,14 @@ impl Information {
                 let c = t[a * 3 + b];
                 if c > 0 {
                     let cf = c as f64;
-                    self.mi += cf * (cf * nu_f / (row[a] as f64 * col[b] as f64)).ln();
+                    self.mi += weight * cf * (cf * nu_f / (row[a] as f64 * col[b] as f64)).ln();
                 }
             }
         }
         for &cb in &col {
             if cb > 0 {
                 let p = cb as f64 / nu_f;
-                self.h -= cb as f64 * p.ln();
+                self.h -= weight * cb as f64 * p.ln();
             }
         }
     }
@@ -212,8 +214,11 @@ fn genlab_scores(
                 })
                 .collect();
             let mut info = Information::default();
+            // The pairs (j in s, i in f) have the signs of (i in f, j in s) reversed in both
+            // variables: the same information, so each unordered pair of conditions is counted
+            // once and added twice.
             for (f, first) in members.iter().enumerate() {
-                for (s, second) in members.iter().enumerate() {
+                for (s, second) in members.iter().enumerate().skip(f) {
                     let table = match (&sorted[f], &sorted[s]) {
                         (Some(a), Some(b)) => {
                             let mut table = sign_table(a, b);
@@ -238,7 +243,7 @@ fn genlab_scores(
                             skip_same_configuration,
                         ),
                     };
-                    info.add(&table);
+                    info.add_copies(&table, if f == s { 1 } else { 2 });
                 }
             }
             let (mi, h) = info.finish();
@@ -316,7 +321,7 @@ fn rank_sign(a: u32, b: u32) -> usize {
 
 /// Dense ranks of `values` (equal values share a rank, -0.0 equals 0.0): comparing ranks gives
 /// the same signs as comparing the values, which are finite here.
-fn dense_ranks(values: &[f64]) -> Vec<u32> {
+pub(super) fn dense_ranks(values: &[f64]) -> Vec<u32> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut ranks = vec![0u32; values.len()];

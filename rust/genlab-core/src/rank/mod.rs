@@ -15,6 +15,7 @@ pub mod granulated;
 pub mod grid;
 mod pvalue;
 mod radix;
+pub mod resampled;
 pub mod sign_error;
 
 use std::borrow::Cow;
