@@ -124,12 +124,38 @@ def test_the_powerlaw_package_chooses_a_worse_fit() -> None:
     assert ours.xmin != theirs.xmin
 
 
+def test_a_layer_without_a_tail_has_no_fit() -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    from genlab.torch.measures import layer_spectra
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4, bias=False), torch.nn.Linear(4, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(2.0 * torch.eye(4))  # four equal eigenvalues: nothing to fit
+    plain, single = layer_spectra(model)
+    assert plain.fit is None
+    assert math.isnan(plain.alpha)
+    assert math.isnan(plain.alpha_weighted)
+    assert plain.lambda_max == pytest.approx(4.0)
+    assert plain.stable_rank == pytest.approx(4.0)
+    assert single.fit is None
+    assert len(single.eigenvalues) == 1
+
+
 def test_the_spectrum_measures_of_a_model() -> None:
     """The four measures are layer means of the fits of each weight's ESD; alpha and the stable
     rank do not change when a layer is scaled, log_spectral_norm moves by log10(a^2) / layers."""
     torch = pytest.importorskip("torch")
     from genlab.torch.data import load_dataset
-    from genlab.torch.measures import MEASURES, canonical_form, compute_measures, weight_tensors
+    from genlab.torch.measures import (
+        MEASURES,
+        canonical_form,
+        compute_measures,
+        layer_spectra,
+        measure_model,
+        weight_tensors,
+    )
     from genlab.torch.models import build_model
 
     names = [n for n, info in MEASURES.items() if info.group == "spectrum"]
@@ -151,6 +177,19 @@ def test_the_spectrum_measures_of_a_model() -> None:
     assert got["spectral_alpha_weighted"] == pytest.approx(np.mean(weighted), rel=1e-9)
     assert got["log_spectral_norm"] == pytest.approx(np.mean([np.log10(e.max()) for e in esds]))
     assert got["stable_rank"] == pytest.approx(np.mean([e.sum() / e.max() for e in esds]))
+    # The per-layer values behind the means, as measure_model returns them with the values.
+    measured = measure_model(model, data, names=names)
+    assert [layer.name for layer in measured.spectra] == [n for n, _ in weight_tensors(model)]
+    for layer, esd, fit in zip(measured.spectra, esds, fits, strict=True):
+        np.testing.assert_allclose(layer.eigenvalues, esd, rtol=1e-9)
+        assert layer.alpha == pytest.approx(fit.alpha, rel=1e-9)
+        assert layer.lambda_max == pytest.approx(esd.max(), rel=1e-12)
+        assert layer.stable_rank == pytest.approx(esd.sum() / esd.max(), rel=1e-12)
+    assert measured.values == got
+    assert [layer.alpha for layer in layer_spectra(model)] == [
+        layer.alpha for layer in measured.spectra
+    ]
+    assert measure_model(model, data, names=["params"]).spectra == ()
     first = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
     with torch.no_grad():
         first.weight.mul_(4.0)

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -100,11 +101,19 @@ def test_run_rank_report_through_the_cli(tmp_path):
     for name in (
         "psi_ranking.png",
         "srr_through_depth.png",
+        "spectrum_by_layer.png",
+        "spectrum_esd.png",
         "coverage.png",
         "ranking.csv",
         "ranking.md",
     ):
         assert (report_dir / name).stat().st_size > 0
+    # The per-layer spectra behind the spectrum measures are stored with each run.
+    for record in Store(out).records():
+        spectra = record.history["layer_spectra"]
+        alphas = [a for a in spectra["alpha"] if a is not None]
+        assert record.measures["spectral_alpha"] == pytest.approx(np.mean(alphas), rel=1e-12)
+        assert len(spectra["eigenvalues"]) == len(spectra["layers"]) >= 3
     # Rerunning finds everything done.
     again = genlab("study", "run", str(config), "--out", str(out), "--quiet", "--no-report")
     assert "0 model(s) trained and measured, 4 already stored" in again.stdout

@@ -178,6 +178,43 @@ def test_ranking_options():
         rank_measures(records[:1], config=RankingConfig(), orientation=ORIENT)
 
 
+def test_report_plots_the_stored_layer_spectra(tmp_path):
+    """Runs that carry per-layer spectra get the two spectrum figures; runs without get none."""
+    from genlab.spectrum import power_law_fit
+
+    rng = np.random.default_rng(3)
+    records = synthetic_records()
+    with_spectra = []
+    for r in records:
+        eigenvalues = [np.sort(rng.pareto(2.5, size=40) + 1.0)[::-1] for _ in range(3)]
+        fits = [power_law_fit(e) for e in eigenvalues]
+        spectra = {
+            "layers": ["a.weight", "b.weight", "c.weight"],
+            "alpha": [f.alpha for f in fits],
+            "xmin": [f.xmin for f in fits],
+            "n_tail": [f.n_tail for f in fits],
+            "alpha_weighted": [
+                f.alpha * np.log10(e[0]) for f, e in zip(fits, eigenvalues, strict=True)
+            ],
+            "log_spectral_norm": [float(np.log10(e[0])) for e in eigenvalues],
+            "stable_rank": [float(e.sum() / e[0]) for e in eigenvalues],
+            "eigenvalues": [e.tolist() for e in eigenvalues],
+        }
+        spectra["alpha"][1] = None  # a layer without a fit
+        spectra["xmin"][1] = None
+        with_spectra.append(dataclasses.replace(r, history={"layer_spectra": spectra}))
+    table = rank_measures(with_spectra, config=RankingConfig(bootstrap=0), orientation=ORIENT)
+    meta = {"config_name": "toy", "config_toml": "", "environment": "{}"}
+    grid = {"family": ["crate", "crate-n"], "lr": [0.01, 0.001, 0.0001]}
+    path = write_report(tmp_path / "with", with_spectra, table, meta=meta, grid=grid)
+    assert "Weight spectra by layer" in path.read_text()
+    for name in ("spectrum_by_layer.png", "spectrum_esd.png"):
+        assert (tmp_path / "with" / name).stat().st_size > 0
+    write_report(tmp_path / "without", records, table, meta=meta, grid=grid)
+    assert not (tmp_path / "without" / "spectrum_by_layer.png").exists()
+    assert not (tmp_path / "without" / "spectrum_esd.png").exists()
+
+
 def test_report_files(tmp_path):
     records = synthetic_records()
     table = rank_measures(records, config=RankingConfig(bootstrap=50), orientation=ORIENT)

@@ -703,9 +703,10 @@ def kendalltau_across_resampled_groups(
         nan_policy=nan_policy,
         n_jobs=check_n_jobs(n_jobs),
     )
+    undefined = np.asarray(np.isnan(taus).any(axis=0), dtype=bool)
     _warn_undefined_columns(
         "kendalltau_across_resampled_groups",
-        np.isnan(taus).any(axis=0),
+        undefined,
         Xa,
         ya,
         nan_policy,

@@ -17,14 +17,16 @@ import html
 import io
 import json
 import math
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from genlab.study.ranking import RankingData, RankingTable, ranking_data
+from genlab.study.ranking import RankingData, RankingTable, gap_of, ranking_data
 from genlab.study.store import RunRecord
 
 __all__ = ["ranking_markdown", "table_records", "write_report", "write_table_report"]
@@ -223,6 +225,18 @@ def _curves_of(profile: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
     return {"(one setting)": profile}
 
 
+def _mean_and_band(ax: Any, values: NDArray[np.float64], colour: int, label: str) -> None:
+    """The mean over models (rows) at each layer (column), NaN left out, with a +- std band
+    when there are several models."""
+    layers = np.arange(1, values.shape[1] + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a layer with no value in any model
+        mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    ax.plot(layers, mean, marker="o", color=f"C{colour % 10}", label=label)
+    if len(values) > 1:
+        ax.fill_between(layers, mean - std, mean + std, color=f"C{colour % 10}", alpha=0.15)
+
+
 def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
     # preset -> family -> per-model curves
     by_preset: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(
@@ -242,14 +256,8 @@ def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
         for ax, (key, title) in zip(row, _SRR_PANELS, strict=True):
             for k, (family, profiles) in enumerate(sorted(by_preset[preset].items())):
                 values = np.array([p[key] for p in profiles if key in p], dtype=float)
-                if values.size == 0:
-                    continue
-                layers = np.arange(1, values.shape[1] + 1)
-                mean = values.mean(axis=0)
-                ax.plot(layers, mean, marker="o", color=f"C{k % 10}", label=family)
-                if len(values) > 1:
-                    std = values.std(axis=0)
-                    ax.fill_between(layers, mean - std, mean + std, color=f"C{k % 10}", alpha=0.15)
+                if values.size:
+                    _mean_and_band(ax, values, k, family)
             ax.set_title(f"{title} [{preset}]", fontsize=9)
             ax.set_xlabel("layer")
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -257,6 +265,99 @@ def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
     fig.suptitle(
         "Per-layer sparse rate reduction of the trained models (mean +- std over models), "
         "per SRR measurement preset"
+    )
+    return _save(fig, path)
+
+
+_SPECTRUM_PANELS = (
+    ("alpha", "alpha (power-law exponent of the ESD)"),
+    ("alpha_weighted", "alpha log10 lambda_max"),
+    ("log_spectral_norm", "log10 lambda_max"),
+    ("stable_rank", "stable rank sum(lambda) / lambda_max"),
+)
+
+
+def _layer_spectra(record: RunRecord) -> Mapping[str, Any] | None:
+    """The run's per-layer spectra (stored with the spectrum measures), or None."""
+    spectra = (record.history or {}).get("layer_spectra")
+    return spectra if isinstance(spectra, Mapping) else None
+
+
+def _spectrum_by_layer(records: Sequence[RunRecord], path: Path) -> bytes | None:
+    """WeightWatcher's per-layer view: each summary against the layer, per family (mean +- std
+    over the models; layers without a power-law fit left out of alpha's mean)."""
+    by_family: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in records:
+        spectra = _layer_spectra(r)
+        if spectra is not None:
+            by_family[str(r.hparams.get("family", "model"))].append(spectra)
+    if not by_family:
+        return None
+    fig = _figure(16, 3.6)
+    subplots = fig.subplots(1, len(_SPECTRUM_PANELS), squeeze=False)[0]
+    for ax, (key, title) in zip(subplots, _SPECTRUM_PANELS, strict=True):
+        for k, (family, runs) in enumerate(sorted(by_family.items())):
+            depth = min(len(run[key]) for run in runs)
+            values = np.array(
+                [[math.nan if v is None else v for v in run[key][:depth]] for run in runs],
+                dtype=float,
+            )
+            _mean_and_band(ax, values, k, family)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("weight tensor (in parameter order)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    subplots[0].legend(fontsize=8)
+    fig.suptitle(
+        "Per-layer weight spectra of the trained models (mean +- std over models): the values "
+        "the spectrum measures average"
+    )
+    return _save(fig, path)
+
+
+# At most this many layers in the ESD figure (evenly chosen when a model has more).
+_ESD_PANELS = 8
+
+
+def _esd_fits(records: Sequence[RunRecord], gap: str, path: Path) -> bytes | None:
+    """The ESD of each layer (empirical survival function, log-log) with its power-law tail fit,
+    for the models with the smallest and the largest gap."""
+    measured = [r for r in records if _layer_spectra(r) is not None]
+    if not measured:
+        return None
+    by_gap = sorted(measured, key=lambda r: (gap_of(r, gap), r.run_id))
+    chosen = [(by_gap[0], "smallest"), (by_gap[-1], "largest")] if len(by_gap) > 1 else []
+    chosen = chosen or [(by_gap[0], "only")]
+    depth = max(len(_layer_spectra(r)["layers"]) for r, _ in chosen)  # type: ignore[index]
+    columns = min(depth, _ESD_PANELS)
+    fig = _figure(2.6 * columns, 2.5 * len(chosen))
+    subplots = fig.subplots(len(chosen), columns, squeeze=False)
+    for row, (record, which) in zip(subplots, chosen, strict=True):
+        spectra = _layer_spectra(record)
+        assert spectra is not None
+        count = len(spectra["layers"])
+        shown = np.unique(np.linspace(0, count - 1, min(count, columns)).round().astype(int))
+        for ax in row[len(shown) :]:
+            ax.set_visible(False)
+        for ax, layer in zip(row, shown, strict=False):
+            eigenvalues = np.sort(np.asarray(spectra["eigenvalues"][layer], dtype=float))
+            survival = 1.0 - np.arange(len(eigenvalues)) / len(eigenvalues)
+            ax.loglog(eigenvalues, survival, marker=".", linestyle="none", color="#4c72b0")
+            alpha, xmin = spectra["alpha"][layer], spectra["xmin"][layer]
+            title = f"{spectra['layers'][layer]}"
+            if alpha is not None and xmin is not None:
+                tail = eigenvalues[eigenvalues >= xmin]
+                fraction = len(tail) / len(eigenvalues)
+                ax.loglog(
+                    tail, fraction * (tail / xmin) ** (1.0 - alpha), color="#dd8452", linewidth=1.5
+                )
+                ax.axvline(xmin, color="grey", linestyle="--", linewidth=0.8)
+                title += f"\nalpha {alpha:.2f}"
+            ax.set_title(title, fontsize=7)
+            ax.tick_params(which="both", labelsize=6)
+        row[0].set_ylabel(f"P(lambda >= x)\n{which} {gap} gap\n(run {record.run_id})", fontsize=7)
+    fig.suptitle(
+        "Eigenvalue spectra of W^T W (dots) and the power-law fit of their tails (line, from "
+        "xmin dashed)"
     )
     return _save(fig, path)
 
@@ -353,6 +454,12 @@ def write_report(
     srr = _srr_curves(used, out / "srr_through_depth.png")
     if srr is not None:
         figures.append(("SRR through depth", srr))
+    by_layer = _spectrum_by_layer(used, out / "spectrum_by_layer.png")
+    if by_layer is not None:
+        figures.append(("Weight spectra by layer", by_layer))
+    esd = _esd_fits(used, table.gap, out / "spectrum_esd.png")
+    if esd is not None:
+        figures.append(("Eigenvalue spectra and their power-law fits", esd))
     figures.append(("Grid coverage", _coverage(records, grid, out / "coverage.png")))
     env = json.loads(meta.get("environment", "{}"))
     train_s = sum(r.train_seconds for r in records)

@@ -7,13 +7,17 @@ executors) both import it without importing each other.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from genlab.study.config import MeasuresConfig
 from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
+
+if TYPE_CHECKING:
+    from genlab.torch.measures import LayerSpectrum
 
 __all__ = ["RunFailedError", "run_one"]
 
@@ -21,6 +25,24 @@ __all__ = ["RunFailedError", "run_one"]
 class RunFailedError(RuntimeError):
     """A model's training or measurement raised: the message names the run (its grid point and
     seed) and the cause, which is chained as ``__cause__`` where the run was in this process."""
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _layer_spectra_record(spectra: Sequence[LayerSpectrum]) -> dict[str, list[Any]]:
+    """Per-layer spectra as JSON-ready lists (None where a layer has no power-law fit)."""
+    return {
+        "layers": [layer.name for layer in spectra],
+        "alpha": [_finite_or_none(layer.alpha) for layer in spectra],
+        "xmin": [layer.fit.xmin if layer.fit else None for layer in spectra],
+        "n_tail": [layer.fit.n_tail if layer.fit else None for layer in spectra],
+        "alpha_weighted": [_finite_or_none(layer.alpha_weighted) for layer in spectra],
+        "log_spectral_norm": [layer.log_spectral_norm for layer in spectra],
+        "stable_rank": [layer.stable_rank for layer in spectra],
+        "eigenvalues": [layer.eigenvalues.tolist() for layer in spectra],
+    }
 
 
 def run_one(
@@ -123,6 +145,9 @@ def _train_and_measure(
     if measured.errors:
         # What a registered measure's function raised (its value is NaN): kept with the run.
         history["measure_errors"] = dict(measured.errors)
+    if measured.spectra:
+        # The per-layer values behind the spectrum measures' means, for the report's plots.
+        history["layer_spectra"] = _layer_spectra_record(measured.spectra)
     return RunRecord(
         run_id=spec.run_id,
         seed=spec.seed,

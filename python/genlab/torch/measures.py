@@ -92,6 +92,8 @@ eigenvalues of ``W_i^T W_i`` (squared singular values; those below 1e-10 of the 
 and their power-law fit (:mod:`genlab.spectrum`); spectral_alpha is the mean exponent over the
 layers with a fittable spectrum, spectral_alpha_weighted the mean of ``alpha log10 lambda_max``,
 log_spectral_norm the mean ``log10 lambda_max``, stable_rank the mean ``sum lambda / lambda_max``.
+The per-layer values: :func:`layer_spectra` (and ``ModelMeasures.spectra``); a study stores them
+with each run and its report plots them.
 
 SRR family (:func:`genlab.torch.srr.measure_srr` on the training set): per-layer coding rate R,
 compressed coding rate R^c, sparsity and the SRR measure ``sparsity + R^c - R``, each as the
@@ -114,6 +116,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
@@ -126,7 +129,7 @@ from genlab.errors import (
     MeasureFailedWarning,
     MeasureUnavailableWarning,
 )
-from genlab.spectrum import power_law_fit_many
+from genlab.spectrum import PowerLawFit, power_law_fit_many
 from genlab.torch._flatness import (
     FlatnessSearch,
     pacbayes_sigma,
@@ -152,12 +155,14 @@ __all__ = [
     "ADJUSTED_SUFFIX",
     "MEASURES",
     "FlatnessSearch",
+    "LayerSpectrum",
     "MeasureContext",
     "MeasureInfo",
     "MeasureSettings",
     "ModelMeasures",
     "canonical_form",
     "compute_measures",
+    "layer_spectra",
     "load_plugins",
     "margins",
     "measure_model",
@@ -825,6 +830,13 @@ class _Context:
         weights: dict[str, Tensor] = self.cached(("canonical_weights", initial), compute)
         return weights
 
+    def layer_spectra(self) -> tuple[LayerSpectrum, ...]:
+        """Each canonical weight's ESD and power-law fit (computed once)."""
+        spectra: tuple[LayerSpectrum, ...] = self.cached(
+            "layer_spectra", lambda: _layer_spectra(self.canonical_weights(initial=False))
+        )
+        return spectra
+
     def srr_profile(self, settings: SRRSettings) -> SRRProfile:
         """The model's SRR profile under ``settings`` (measured once per settings)."""
 
@@ -1068,28 +1080,100 @@ def _calibration_measures(ctx: _Context) -> dict[str, float]:
 _ZERO_EIGENVALUE = 1e-10
 
 
+@dataclasses.dataclass(frozen=True)
+class LayerSpectrum:
+    """One weight tensor's empirical spectral density (ESD) and WeightWatcher's summaries of it.
+
+    Attributes
+    ----------
+    name : str
+        The weight tensor (its parameter name in the canonical form, BatchNorm folded).
+    eigenvalues : ndarray
+        The ESD: the eigenvalues of ``W^T W`` (squared singular values of the 2-D weight),
+        descending, numerically zero ones (below 1e-10 of the largest) dropped.
+    fit : PowerLawFit or None
+        The power-law fit of the ESD's tail (:func:`genlab.spectrum.power_law_fit`); None when
+        the ESD has fewer than two distinct values (no tail to fit).
+    """
+
+    name: str
+    eigenvalues: np.ndarray
+    fit: PowerLawFit | None
+
+    @property
+    def lambda_max(self) -> float:
+        """The largest eigenvalue (the squared spectral norm)."""
+        return float(self.eigenvalues[0])
+
+    @property
+    def alpha(self) -> float:
+        """The power-law exponent of the tail; NaN without a fit."""
+        return self.fit.alpha if self.fit is not None else math.nan
+
+    @property
+    def alpha_weighted(self) -> float:
+        """``alpha log10 lambda_max``; NaN without a fit."""
+        return self.alpha * math.log10(self.lambda_max)
+
+    @property
+    def log_spectral_norm(self) -> float:
+        """``log10 lambda_max``."""
+        return math.log10(self.lambda_max)
+
+    @property
+    def stable_rank(self) -> float:
+        """``sum(lambda) / lambda_max``."""
+        return float(self.eigenvalues.sum()) / self.lambda_max
+
+
+def _layer_spectra(weights: Mapping[str, Tensor]) -> tuple[LayerSpectrum, ...]:
+    """The ESD of each weight and its power-law fit, all layers fitted in one batched call."""
+    spectra = {}
+    for name, w in weights.items():
+        eigenvalues = (torch.linalg.svdvals(w.double()) ** 2).cpu().numpy()  # descending
+        spectra[name] = eigenvalues[eigenvalues > _ZERO_EIGENVALUE * eigenvalues[0]]
+    # A layer with one eigenvalue, or all equal, has no tail to fit.
+    fittable = [n for n, s in spectra.items() if len(s) >= 2 and s[-1] < s[0]]
+    fits = dict(zip(fittable, power_law_fit_many([spectra[n] for n in fittable]), strict=True))
+    return tuple(LayerSpectrum(n, s, fits.get(n)) for n, s in spectra.items())
+
+
+def layer_spectra(model: nn.Module) -> tuple[LayerSpectrum, ...]:
+    """Each layer's ESD and power-law fit, as the spectrum measures see them (WeightWatcher's
+    per-layer view): the weights of :func:`canonical_form` (BatchNorm folded), in
+    :func:`weight_tensors` order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from genlab.torch.measures import layer_spectra
+    >>> _ = torch.manual_seed(0)
+    >>> layers = layer_spectra(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)))
+    >>> [(layer.name, len(layer.eigenvalues)) for layer in layers]
+    [('0.weight', 32), ('2.weight', 10)]
+    >>> all(layer.alpha > 1 for layer in layers)
+    True
+    """
+    return _layer_spectra(dict(weight_tensors(canonical_form(model))))
+
+
 def _spectrum_measures(ctx: _Context) -> dict[str, float]:
-    """WeightWatcher's layer summaries on the canonical weights: each layer's ESD (the squared
-    singular values of W_i, numerically zero ones dropped), its power-law fit
-    (:mod:`genlab.spectrum`, all layers in one batched call), averaged over the layers."""
-    spectra = []
-    for w in ctx.canonical_weights(initial=False).values():
-        eigenvalues = (torch.linalg.svdvals(w.double()) ** 2).cpu().numpy()
-        spectra.append(eigenvalues[eigenvalues > _ZERO_EIGENVALUE * eigenvalues.max()])
-    if not spectra:
+    """WeightWatcher's layer summaries on the canonical weights (:class:`LayerSpectrum`),
+    averaged over the layers (alpha and alpha_weighted over the layers with a fit)."""
+    layers = ctx.layer_spectra()
+    if not layers:
         raise ValueError("model: has no weight tensors (Linear, Conv or ISTA layers)")
-    largest = [float(s.max()) for s in spectra]
-    # A layer with one eigenvalue, or all equal, has no tail to fit: no alpha for it.
-    fittable = [k for k, s in enumerate(spectra) if len(s) >= 2 and s.min() < s.max()]
-    fits = power_law_fit_many([spectra[k] for k in fittable])
-    alphas = [f.alpha for f in fits]
-    weighted = [f.alpha * math.log10(largest[k]) for k, f in zip(fittable, fits, strict=True)]
+    fitted = [layer for layer in layers if layer.fit is not None]
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else math.nan
+
     return {
-        "spectral_alpha": sum(alphas) / len(alphas) if alphas else math.nan,
-        "spectral_alpha_weighted": sum(weighted) / len(weighted) if weighted else math.nan,
-        "log_spectral_norm": sum(math.log10(v) for v in largest) / len(largest),
-        "stable_rank": sum(float(s.sum()) / m for s, m in zip(spectra, largest, strict=True))
-        / len(spectra),
+        "spectral_alpha": mean([layer.alpha for layer in fitted]),
+        "spectral_alpha_weighted": mean([layer.alpha_weighted for layer in fitted]),
+        "log_spectral_norm": mean([layer.log_spectral_norm for layer in layers]),
+        "stable_rank": mean([layer.stable_rank for layer in layers]),
     }
 
 
@@ -1147,11 +1231,15 @@ class ModelMeasures:
         :data:`genlab.torch.srr.SRR_PRESETS`.
     errors : dict of str to str
         The registered measures whose function raised (their value is NaN), with the error.
+    spectra : tuple of LayerSpectrum
+        Each layer's ESD and power-law fit when a spectrum measure was computed (the per-layer
+        values behind its mean), else empty.
     """
 
     values: dict[str, float]
     srr_profiles: dict[str, SRRProfile]
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    spectra: tuple[LayerSpectrum, ...] = ()
 
 
 def _base_name(name: str) -> str:
@@ -1266,7 +1354,8 @@ def measure_model(
     settings: MeasureSettings | None = None,
     srr_presets: Iterable[str] = (),
 ) -> ModelMeasures:
-    """:func:`compute_measures`, plus the model's per-layer SRR profiles under named presets.
+    """:func:`compute_measures`, plus the model's per-layer SRR profiles under named presets
+    and, with the spectrum measures, each layer's spectrum (:class:`LayerSpectrum`).
 
     A profile is measured once even when the SRR family needs it too (the settings of the SRR
     family equal to a preset share its measurement). Arguments as :func:`compute_measures`;
@@ -1330,10 +1419,12 @@ def measure_model(
             DegenerateDataWarning,
             stacklevel=2,
         )
+    spectrum_measured = any(_computed_by(_base_name(n)) == "spectrum" for n in computable)
     return ModelMeasures(
         values={n: float(values[n]) for n in wanted},
         srr_profiles={p: ctx.srr_profile(SRR_PRESETS[p]) for p in presets},
         errors=errors,
+        spectra=ctx.layer_spectra() if spectrum_measured else (),
     )
 
 
