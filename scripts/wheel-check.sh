@@ -51,6 +51,18 @@ except ImportError as exc:
     assert "genlab[torch]" in str(exc), exc
 else:
     raise AssertionError("genlab.torch imported without torch installed")
+# genlab.accel's startup hook is installed beside the packages, and idle without GENLAB_ACCEL.
+import pathlib
+import subprocess
+import sys
+import sysconfig
+
+assert (pathlib.Path(sysconfig.get_paths()["purelib"]) / "genlab_accel.pth").is_file()
+probe = "import sys; print('genlab.accel' in sys.modules)"
+for flag, want in (("1", "True"), ("0", "False")):
+    env = {"GENLAB_ACCEL": flag, "PATH": ""}
+    seen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert seen.stdout.strip() == want, (flag, seen.stdout, seen.stderr)
 print(f"genlab {genlab.__version__} from the wheel: {genlab._core.instruction_set()} kernels, OK")
 PY
 )
