@@ -68,6 +68,13 @@ if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
   set -e
 fi
 if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
+  step "Python: the peers' own tests (scipy, scikit-learn, pandas) with genlab.accel"
+  set +e
+  python tests/peer_suites/run.py
+  status=$?
+  set -e
+fi
+if [ "$status" -eq 0 ] && [ "$#" -eq 0 ]; then
   bash scripts/wheel-check.sh
 fi
 exit "$status"

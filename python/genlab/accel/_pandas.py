@@ -21,10 +21,16 @@ from genlab.errors import DegenerateDataWarning
 
 
 def _numeric_values(frame: Any, what: str) -> np.ndarray:
-    """The frame's (or series') values as float64, or :class:`Decline`."""
+    """The frame's (or series') values as float64 (missing values as NaN, pandas' nullable
+    numbers included), or :class:`Decline`."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype  # type: ignore[import-untyped]
+
     dtypes = [frame.dtype] if getattr(frame, "ndim", 2) == 1 else list(frame.dtypes)
     for dtype in dtypes:
-        if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf" or dtype.itemsize > 8:
+        exact = is_numeric_dtype(dtype) or is_bool_dtype(dtype)
+        if isinstance(dtype, np.dtype):
+            exact = dtype.kind in "biuf" and dtype.itemsize <= 8
+        if not exact or getattr(dtype, "kind", "") == "c":
             raise Decline(f"{what} has a column of dtype {dtype}")
     values: np.ndarray = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
@@ -42,8 +48,10 @@ def _min_periods(value: Any) -> int:
 
 def make_frame_corr(original: Callable[..., Any], profile: Profile) -> Callable[..., Any]:
     def fast(frame: Any, method: str, min_periods: Any, numeric_only: Any) -> Any:
-        if numeric_only is not False:
-            raise Decline("numeric_only=True")
+        if not isinstance(numeric_only, (bool, np.bool_)):
+            raise Decline(f"numeric_only={numeric_only!r}")
+        if numeric_only:
+            frame = frame._get_numeric_data()  # pandas' own selection (numbers and bools)
         minimum = _min_periods(min_periods)
         values = _numeric_values(frame, "the frame")
         if values.shape[0] == 0 or values.shape[1] == 0:

@@ -8,6 +8,7 @@ long double, object arrays, shapes it rejects.
 
 from __future__ import annotations
 
+import copyreg
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,42 @@ def _finite(array: np.ndarray, name: str) -> None:
         raise Decline(f"{name} contains NaN or infinity")
 
 
+def _check_tau_options(
+    args: tuple[Any, ...], nan_policy: str, method: str, variant: str, alternative: str
+) -> None:
+    """Decline the options genlab's kendalltau does not take as scipy does."""
+    if args:
+        raise Decline("positional arguments beyond x and y")
+    if variant not in ("b", "c") or method not in ("auto", "exact", "asymptotic"):
+        raise Decline(f"variant={variant!r} or method={method!r}")
+    if alternative not in ("two-sided", "less", "greater"):
+        raise Decline(f"alternative={alternative!r}")
+    if nan_policy not in ("propagate", "omit", "raise"):
+        raise Decline(f"nan_policy={nan_policy!r}")
+
+
+def _tau_pairs(x: Any, y: Any, nan_policy: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The observations kendalltau ranks (NaN pairs dropped under "omit"); None when scipy's
+    answer is NaN ("propagate" with a NaN); :class:`Decline` where scipy decides itself."""
+    xa, ya = numeric_array(x, "x").ravel(), numeric_array(y, "y").ravel()
+    if xa.size != ya.size:
+        raise Decline("x and y have different sizes")
+    if np.isinf(xa).any() or np.isinf(ya).any():
+        raise Decline("infinite values")
+    missing = np.isnan(xa) | np.isnan(ya)
+    if missing.any():
+        if nan_policy == "propagate":
+            return None
+        if nan_policy == "raise":
+            raise Decline("NaN with nan_policy='raise' (scipy's error)")
+        xa, ya = xa[~missing], ya[~missing]  # "omit": the pairs without NaN
+    if xa.size < 2:
+        raise Decline("fewer than 2 observations")
+    if xa.min() == xa.max() or ya.min() == ya.max():
+        raise Decline("a constant input (tau undefined)")
+    return xa, ya
+
+
 def make_kendalltau(original: Callable[..., Any], profile: Profile) -> Callable[..., Any]:
     """``scipy.stats.kendalltau`` with genlab's O(n log n) kernel behind it."""
 
@@ -56,25 +93,13 @@ def make_kendalltau(original: Callable[..., Any], profile: Profile) -> Callable[
         axis: Any = None,
         keepdims: bool = False,
     ) -> Any:
-        if args:
-            raise Decline("positional arguments beyond x and y")
         if axis is not None or keepdims:
             raise Decline("axis or keepdims given")
-        if variant not in ("b", "c") or method not in ("auto", "exact", "asymptotic"):
-            raise Decline(f"variant={variant!r} or method={method!r}")
-        if alternative not in ("two-sided", "less", "greater"):
-            raise Decline(f"alternative={alternative!r}")
-        if nan_policy not in ("propagate", "omit", "raise"):
-            raise Decline(f"nan_policy={nan_policy!r}")
-        xa, ya = numeric_array(x, "x").ravel(), numeric_array(y, "y").ravel()
-        if xa.size != ya.size:
-            raise Decline("x and y have different sizes")
-        if xa.size < 2:
-            raise Decline("fewer than 2 observations")
-        _finite(xa, "x")
-        _finite(ya, "y")
-        if xa.min() == xa.max() or ya.min() == ya.max():
-            raise Decline("a constant input (tau undefined)")
+        _check_tau_options(args, nan_policy, method, variant, alternative)
+        pairs = _tau_pairs(x, y, nan_policy)
+        if pairs is None:
+            return _significance_result(np.float64(np.nan), np.float64(np.nan))
+        xa, ya = pairs
         if method == "exact" and (len(np.unique(xa)) < xa.size or len(np.unique(ya)) < ya.size):
             raise Decline("method='exact' with ties")
         res = rank.kendalltau(xa, ya, method=method, variant=variant, alternative=alternative)
@@ -106,9 +131,11 @@ def make_gaussian_kde(original: type, profile: Profile) -> type:
         cho_cov = getattr(kde, "cho_cov", None)
         if not isinstance(dataset, np.ndarray) or not isinstance(cho_cov, np.ndarray):
             raise Decline("no dataset or Cholesky factor of the covariance (an older scipy?)")
-        if dataset.dtype != np.float64 or cho_cov.dtype != np.float64:
-            raise Decline(f"dataset dtype {dataset.dtype} (genlab computes in float64)")
+        numeric_array(dataset, "dataset")
         array = np.atleast_2d(numeric_array(points, "points"))
+        # scipy computes in np.common_type(covariance, points): float64 unless long double.
+        if np.common_type(kde.covariance, array) is not np.float64:
+            raise Decline(f"scipy computes in {np.common_type(kde.covariance, array).__name__}")
         if array.ndim != 2:
             raise Decline(f"points of shape {array.shape}")
         d = dataset.shape[0]
@@ -125,7 +152,7 @@ def make_gaussian_kde(original: type, profile: Profile) -> type:
         weights = np.asarray(kde.weights, dtype=np.float64)
         equal = bool(np.all(weights == weights[0]))
         result: np.ndarray = _core.kde.log_density(
-            np.ascontiguousarray(kde.dataset.T),
+            np.ascontiguousarray(kde.dataset.T, dtype=np.float64),
             np.ascontiguousarray(queries.T),
             cholesky=np.ascontiguousarray(kde.cho_cov),
             weights=None if equal else np.ascontiguousarray(weights),
@@ -155,9 +182,24 @@ def make_gaussian_kde(original: type, profile: Profile) -> type:
                 x,
             )
 
+    gaussian_kde.__reduce_ex__ = pickled_as(original)  # type: ignore[method-assign]
     gaussian_kde.__module__ = original.__module__
     gaussian_kde.__qualname__ = original.__qualname__
     return gaussian_kde
+
+
+def pickled_as(original: type) -> Callable[[Any, Any], Any]:
+    """A ``__reduce_ex__`` that pickles an instance of a replacement class as an instance of
+    ``original`` (same state), so that a pickle written by a patched program loads without
+    genlab (and as the replacement again where genlab.accel is installed)."""
+
+    def reduce_ex(self: Any, protocol: Any) -> Any:
+        # copyreg._reconstructor makes a bare instance of `original` (pickle's protocol 0/1
+        # route; __newobj__ would insist on the instance's own class), then the state goes in.
+        rebuild = copyreg._reconstructor  # type: ignore[attr-defined]
+        return (rebuild, (original, object, None), self.__getstate__())
+
+    return reduce_ex
 
 
 def _wrap(function: Callable[..., Any], original: Callable[..., Any]) -> None:

@@ -1,6 +1,7 @@
 """The fast path of ``sklearn.neighbors.KernelDensity``: a subclass whose ``score_samples`` runs
 genlab's exact kernel sum when the estimate is one genlab computes the same way (a Euclidean
-metric, exact tolerances), and scikit-learn's tree otherwise. ``fit``, validation, parameters,
+metric), and scikit-learn's tree otherwise. With ``atol``/``rtol`` > 0 scikit-learn's tree may
+stop early within that tolerance of the exact sum; genlab returns the exact sum, which meets it. ``fit``, validation, parameters,
 ``sample`` and ``clone`` stay scikit-learn's."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 
 from genlab import _core
 from genlab.accel._dispatch import Decline, Profile, dispatch
-from genlab.accel._scipy import numeric_array
+from genlab.accel._scipy import numeric_array, pickled_as
 from genlab.kde._arrays import KERNELS
 
 
@@ -42,12 +43,12 @@ def make_kernel_density(original: type, profile: Profile) -> type:
     whose ``score_samples`` takes genlab's exact path where it applies."""
 
     def score_samples(kde: Any, X: Any) -> np.ndarray:
-        if kde.metric != "euclidean" or kde.metric_params:
+        params = kde.metric_params or {}
+        minkowski_2 = kde.metric == "minkowski" and set(params) <= {"p"} and params.get("p", 2) == 2
+        if not (kde.metric in ("euclidean", "l2") and not params) and not minkowski_2:
             raise Decline(f"metric {kde.metric!r}")
         if kde.kernel not in KERNELS:
             raise Decline(f"kernel {kde.kernel!r}")
-        if kde.atol != 0 or kde.rtol != 0:
-            raise Decline("atol/rtol > 0 (the tree's approximate sum)")
         data, weights = _fitted_data(kde)
         if data.dtype != np.float64:
             raise Decline(f"fitted data of dtype {data.dtype}")
@@ -72,6 +73,7 @@ def make_kernel_density(original: type, profile: Profile) -> type:
                 X,
             )
 
+    KernelDensity.__reduce_ex__ = pickled_as(original)  # type: ignore[method-assign]
     KernelDensity.__module__ = original.__module__
     KernelDensity.__qualname__ = original.__qualname__
     return KernelDensity
