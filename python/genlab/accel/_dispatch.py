@@ -89,11 +89,12 @@ class Profile:
         """The table the profiler prints."""
         if not self.functions:
             return "genlab.accel profile: no patched function was called\n"
-        header = f"{'function':<40} {'fast':>6} {'time':>10} {'fallback':>9} {'time':>10}"
+        width = max(len("function"), *(len(name) for name in self.functions))
+        header = f"{'function':<{width}} {'fast':>6} {'time':>10} {'fallback':>9} {'time':>10}"
         lines = ["genlab.accel profile", header, "-" * len(header)]
         for name, s in sorted(self.functions.items()):
             lines.append(
-                f"{name:<40} {s.fast_calls:>6} {_seconds(s.fast_seconds):>10} "
+                f"{name:<{width}} {s.fast_calls:>6} {_seconds(s.fast_seconds):>10} "
                 f"{s.fallback_calls:>9} {_seconds(s.fallback_seconds):>10}"
             )
             for reason, count in s.reasons.most_common():
