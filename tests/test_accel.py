@@ -342,3 +342,26 @@ def test_processes_started_after_install_are_patched_too() -> None:
         genlab.accel.uninstall()
     probe = "import scipy.stats, genlab.accel; print(genlab.accel.is_installed())"
     assert run_python("-c", probe).stdout.strip() == "False"  # no GENLAB_ACCEL: idle
+
+
+RAY_PROBE = """
+import genlab.accel
+genlab.accel.install()
+import ray
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+
+@ray.remote
+def patched():
+    import scipy.stats
+    return scipy.stats.kendalltau.__code__.co_filename.endswith("_scipy.py")
+
+print("ray worker patched:", ray.get(patched.remote()))
+ray.shutdown()
+"""
+
+
+def test_ray_workers_are_patched_too() -> None:
+    pytest.importorskip("ray")
+    result = run_python("-c", RAY_PROBE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ray worker patched: True" in result.stdout

@@ -76,6 +76,19 @@ def test_orientation_flips_a_measure(tmp_path: Path) -> None:
     assert "backwards" not in table.assumed_orientation
 
 
+def test_a_table_ranks_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the PyTorch layer there is no measure registry: a genlab measure name is taken
+    as +1 like any other column (and listed as assumed), and nothing fails."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "genlab.torch.measures", None)  # import raises ImportError
+    columns = _grid_table()
+    columns["coding_rate_mean"] = columns.pop("noise")  # a genlab measure (-1 in the registry)
+    table = rank_table(columns, gap="gap", hparams=["lr", "width", "depth"], config=QUICK)
+    assert "coding_rate_mean" in table.assumed_orientation
+    assert {r.name: r.orientation for r in table.rows}["coding_rate_mean"] == 1
+
+
 def test_csv_dataframe_mapping_and_parquet_give_the_same_ranking(tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     columns = _grid_table()

@@ -187,8 +187,12 @@ def ranking_data(
 
 
 def _registry_orientation() -> dict[str, int]:
-    from genlab.torch.measures import MEASURES
-
+    """The orientation of every measure genlab's registry knows; none without torch (the
+    registry lives in the PyTorch layer), so that a results table ranks without it."""
+    try:
+        from genlab.torch.measures import MEASURES
+    except ImportError:
+        return {}
     return {name: int(info.orientation) for name, info in MEASURES.items()}
 
 

@@ -220,7 +220,8 @@ def rank_table(
     orientation : mapping of str to int, optional
         +1 (larger predicts a larger gap) or -1 per measure. Measures not given take the
         orientation of genlab's registry when they are genlab measures, else +1 (the table's
-        summary lists those).
+        summary lists those). The registry lives in the PyTorch layer: without torch
+        installed every measure not given here is taken as +1.
     config : RankingConfig, optional
         Tau variant, replicate rule, CMI convention, min_ess, bootstrap, selection top-k. With
         ``exclude_nonconverged`` (the default), rows whose ``converged`` column is false are left
