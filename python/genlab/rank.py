@@ -676,9 +676,10 @@ def kendalltau_across_resampled_groups(
     >>> from genlab.rank import kendalltau_across_resampled_groups
     >>> X = np.array([[1.0], [0.0], [3.0], [2.0], [5.0], [4.0]])
     >>> y = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    >>> kendalltau_across_resampled_groups(X, y, [0, 0, 1, 1, 2, 2], [[1, 1, 1], [3, 0, 0]])
-    array([[ 1.],
-           [nan]])
+    >>> # Resample 2 holds group 0 twice and group 2 once (the copies of 0 do not pair).
+    >>> kendalltau_across_resampled_groups(X, y, [0, 0, 1, 1, 2, 2], [[1, 1, 1], [2, 0, 1]])
+    array([[1.],
+           [1.]])
     """
     Xa, ya, ga = _across_inputs(X, y, groups, variant, nan_policy)
     ca = _numeric(counts, "counts")
