@@ -20,12 +20,35 @@ pytest.importorskip("matplotlib")
 
 from genlab.cli import main
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
-PUBLISHED = sorted(p.parent for p in RESULTS.glob("*/study.sqlite"))
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+# Published rankings: a store with its ranking tables beside it.
+PUBLISHED = sorted(
+    p.parent for p in RESULTS.glob("*/study.sqlite") if (p.parent / "ranking.md").exists()
+)
 
 
 def test_there_is_a_published_study() -> None:
     assert [p.name for p in PUBLISHED] == ["digits-crate"]
+
+
+def test_the_srr_regularizer_table_regenerates_from_its_store(tmp_path: Path) -> None:
+    """docs/results/srr-regularizer/table.md is what examples/srr_regularizer.py prints for the
+    store published beside it."""
+    import subprocess
+    import sys
+
+    folder = RESULTS / "srr-regularizer"
+    shutil.copy(folder / "study.sqlite", tmp_path / "study.sqlite")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "srr_regularizer.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (folder / "table.md").read_text()
 
 
 @pytest.mark.parametrize("folder", PUBLISHED, ids=lambda p: p.name)
