@@ -21,7 +21,12 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # Published result folders hold generated tables (ranking.md) that are data, not pages.
-exclude_patterns = ["_build", "results/*/ranking.md", "results/*/report.html"]
+exclude_patterns = [
+    "_build",
+    "results/*/ranking.md",
+    "results/*/report.html",
+    "results/*/table.md",  # a script's output, compared byte for byte; the README shows it
+]
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types

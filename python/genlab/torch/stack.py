@@ -1,0 +1,416 @@
+"""Train many models of one architecture as one computation, with a leading model axis.
+
+:func:`train_stack` is :func:`genlab.torch.train.train` for M models at once: their parameters
+are stacked (``torch.func.stack_module_state``), every forward and backward pass runs over the
+model axis (``torch.func.vmap`` of ``functional_call``), and the optimizer update is one tensor
+operation for all models. Each model keeps its own seed (data order), training set, learning
+rate, momentum, weight decay, learning-rate schedule, epoch budget and cross-entropy target; a model that
+reaches its stopping rule stops changing while the others go on, and its milestones (steps to
+cross-entropy 0.1 and 0.01) are its own. The result is, per model, the :class:`TrainResult` that
+training it alone gives: the same weights, losses and milestones to float tolerance (tested in
+float64). What differs: dropout masks are drawn for the whole stack (same distribution, other
+numbers), and float32 sums over a batch may round differently in the batched kernels.
+
+Not stacked (yet): SRR regularization, ``ce_check_every``, mixed precision, and models whose
+buffers change in training (BatchNorm's running statistics): :func:`train_stack` refuses them,
+and the caller trains those models one by one.
+
+Speed: on 2 CPU cores, 32 digits CRATEs (dim 32, depth 3) train in stacks of 8 about as fast as
+one by one (1.0x, ``bash scripts/bench.sh benches/bench_stack.py``): ``vmap`` of the model as it
+is adds no arithmetic and saves only per-operation overhead, which the larger stacked
+activations give back in cache misses. The study does not use this path yet.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.utils.data import TensorDataset
+
+from genlab.torch.data import DatasetSplit
+from genlab.torch.train import (
+    EpochRecord,
+    TrainConfig,
+    TrainResult,
+    _CEMilestones,
+    _resolve_device,
+)
+
+__all__ = ["StackError", "train_stack"]
+
+#: TrainConfig fields every model of a stack must share (they shape the computation).
+SHARED_FIELDS = (
+    "optimizer",
+    "batch_size",
+    "ce_check_every",
+    "device",
+    "amp",
+    "eval_batch_size",
+    "evaluate_test",
+)
+
+
+class StackError(ValueError):
+    """Models that cannot train as one stack; the message says which field or model differs."""
+
+
+def _check_stack(
+    models: Sequence[nn.Module], data: Sequence[DatasetSplit], configs: Sequence[TrainConfig]
+) -> None:
+    if not models:
+        raise StackError("models: expected at least one model, got none")
+    if not (len(models) == len(data) == len(configs)):
+        raise StackError(
+            f"expected one data split and one config per model, got {len(models)} models, "
+            f"{len(data)} data splits and {len(configs)} configs"
+        )
+    for field in SHARED_FIELDS:
+        values = {getattr(c, field) for c in configs}
+        if len(values) > 1:
+            raise StackError(
+                f"configs: {field} differs across the stack: {sorted(map(str, values))}"
+            )
+    first = configs[0]
+    if first.ce_check_every is not None or first.amp:
+        raise StackError("configs: ce_check_every and amp are not stacked; train these one by one")
+    if any(c.srr_gamma != 0 for c in configs):
+        raise StackError("configs: SRR regularization is not stacked; train these one by one")
+    _check_models(models)
+    _check_data(data)
+
+
+def _check_models(models: Sequence[nn.Module]) -> None:
+    shapes = [{k: (v.shape, v.dtype) for k, v in m.named_parameters()} for m in models]
+    for i, other in enumerate(shapes[1:], start=1):
+        if other != shapes[0]:
+            raise StackError(f"models: model {i} has other parameters than model 0")
+    for i, model in enumerate(models):
+        if any(isinstance(b, Tensor) and b.numel() for b in model.buffers()):
+            raise StackError(
+                f"models: model {i} has buffers (BatchNorm's running statistics?), which a "
+                "stacked forward cannot update; train it on its own"
+            )
+
+
+def _check_data(data: Sequence[DatasetSplit]) -> None:
+    for name in ("train", "test"):
+        sizes = {len(getattr(d, name)) for d in data}
+        if len(sizes) > 1:
+            raise StackError(f"data: the {name} sets differ in size across the stack: {sizes}")
+        for d in data:
+            part = getattr(d, name)
+            if not (isinstance(part, TensorDataset) and len(part.tensors) == 2):
+                raise StackError(f"data: the {name} sets must be (inputs, labels) TensorDatasets")
+
+
+def _stacked_tensors(
+    data: Sequence[DatasetSplit], name: str, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Each model's (inputs, labels) of one split, stacked: (M, n, ...), (M, n)."""
+    inputs = torch.stack([getattr(d, name).tensors[0] for d in data]).to(device)
+    labels = torch.stack([getattr(d, name).tensors[1] for d in data]).to(device)
+    return inputs, labels
+
+
+@dataclasses.dataclass
+class _Optimizer:
+    """The update of torch.optim's SGD (with momentum) and Adam/AdamW, per model, vectorized."""
+
+    kind: str
+    lr: Tensor  # (M,), this epoch's learning rates
+    momentum: Sequence[float]
+    weight_decay: Sequence[float]
+    state: dict[str, dict[str, Tensor]] = dataclasses.field(default_factory=dict)
+    steps: Tensor | None = None  # (M,), Adam's bias-correction step count per model
+
+    def update(self, params: dict[str, Tensor], grads: dict[str, Tensor], active: Tensor) -> None:
+        """One step for the models in ``active`` (a bool (M,)); the others keep everything."""
+        any_param = next(iter(params.values()))
+        dtype, device = any_param.dtype, any_param.device
+        lr_all = self.lr.to(dtype=dtype, device=device)
+        wd_all = torch.tensor(self.weight_decay, dtype=dtype, device=device)
+        mu_all = torch.tensor(self.momentum, dtype=dtype, device=device)
+        corrections = None
+        if self.kind in ("adam", "adamw"):
+            assert self.steps is not None
+            self.steps = self.steps + active.to(self.steps.dtype)
+            step = self.steps.clamp(min=1).to(dtype=dtype, device=device)
+            corrections = (1 - 0.9**step, (1 - 0.999**step).sqrt())
+        for name, p in params.items():
+            shape = (-1, *([1] * (p.dim() - 1)))
+            keep, lr, wd = active.view(shape), lr_all.view(shape), wd_all.view(shape)
+            state = self.state.setdefault(name, {})
+            if corrections is None:
+                new = self._sgd_step(p, grads[name], state, keep, lr, wd, mu_all.view(shape))
+            else:
+                first, second = (c.view(shape) for c in corrections)
+                new = self._adam_step(p, grads[name], state, keep, lr, wd, first, second)
+            params[name] = torch.where(keep, new, p)
+
+    def _sgd_step(
+        self,
+        p: Tensor,
+        g: Tensor,
+        state: dict[str, Tensor],
+        keep: Tensor,
+        lr: Tensor,
+        wd: Tensor,
+        mu: Tensor,
+    ) -> Tensor:
+        g = g + wd * p
+        if self.kind == "momentum":
+            buf = state.get("momentum")
+            # torch.optim.SGD: the first step's buffer is the gradient itself.
+            new_buf = g.clone() if buf is None else mu * buf + g
+            state["momentum"] = new_buf if buf is None else torch.where(keep, new_buf, buf)
+            g = new_buf
+        return p - lr * g
+
+    def _adam_step(
+        self,
+        p: Tensor,
+        g: Tensor,
+        state: dict[str, Tensor],
+        keep: Tensor,
+        lr: Tensor,
+        wd: Tensor,
+        correction1: Tensor,
+        correction2_sqrt: Tensor,
+    ) -> Tensor:
+        # torch.optim.Adam couples the decay into the gradient; AdamW decays the weights.
+        if self.kind == "adam":
+            g = g + wd * p
+            decayed = p
+        else:
+            decayed = p * (1 - lr * wd)
+        m = state.get("exp_avg", torch.zeros_like(p))
+        v = state.get("exp_avg_sq", torch.zeros_like(p))
+        new_m = m + (g - m) * (1 - 0.9)
+        new_v = v * 0.999 + g * g * (1 - 0.999)
+        denom = new_v.sqrt() / correction2_sqrt + 1e-8
+        state["exp_avg"] = torch.where(keep, new_m, m)
+        state["exp_avg_sq"] = torch.where(keep, new_v, v)
+        return decayed - (lr / correction1) * new_m / denom
+
+
+def _lr_at(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of (0-based) ``epoch`` under the config's schedule."""
+    if config.schedule == "cosine":
+        return config.lr * (1 + math.cos(math.pi * epoch / config.epochs)) / 2
+    if config.schedule == "step":
+        return config.lr * config.step_gamma ** (epoch // config.step_epochs)
+    return config.lr
+
+
+class _Stack:
+    """The stacked models, their data and their per-model training state."""
+
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        data: Sequence[DatasetSplit],
+        configs: Sequence[TrainConfig],
+        device: torch.device,
+    ) -> None:
+        self.configs = list(configs)
+        self.count = len(models)
+        params, _ = stack_module_state([m.to(device) for m in models])
+        self.params = {k: v.detach() for k, v in params.items()}
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self.base.train()
+        self.train_x, self.train_y = _stacked_tensors(data, "train", device)
+        self.test_x, self.test_y = _stacked_tensors(data, "test", device)
+        self.orders = [torch.Generator().manual_seed(c.seed) for c in configs]
+        self.optimizer = _Optimizer(
+            kind=configs[0].optimizer,
+            lr=torch.tensor([c.lr for c in configs], dtype=torch.float64),
+            momentum=[c.momentum for c in configs],
+            weight_decay=[c.weight_decay for c in configs],
+            steps=torch.zeros(self.count, dtype=torch.float64),
+        )
+        self.active = torch.ones(self.count, dtype=torch.bool, device=device)
+        self.steps = [0] * self.count
+        self.milestones = [_CEMilestones() for _ in configs]
+        self.converged = [False] * self.count
+        self.diverged = [False] * self.count
+
+        def loss(p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+            return F.cross_entropy(functional_call(self.base, p, (x,)), y)
+
+        self.loss_and_grad = vmap(grad_and_value(loss), randomness="different")
+        self.logits = vmap(lambda p, x: functional_call(self.base, p, (x,)), randomness="different")
+
+    @torch.no_grad()
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
+        """Mean cross-entropy and accuracy of every model on its own (x, y), evaluation mode."""
+        self.base.eval()
+        batch = self.configs[0].eval_batch_size
+        total = torch.zeros(self.count, dtype=torch.float64, device=x.device)
+        correct = torch.zeros(self.count, dtype=torch.int64, device=x.device)
+        for start in range(0, y.shape[1], batch):
+            logits = self.logits(self.params, x[:, start : start + batch]).float()
+            yb = y[:, start : start + batch]
+            losses = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none")
+            total += losses.reshape(yb.shape).sum(dim=1).double()  # a float32 sum, as train()
+            correct += (logits.argmax(dim=2) == yb).sum(dim=1)
+        self.base.train()
+        n = y.shape[1]
+        return (total / n).tolist(), (correct.double() / n).tolist()
+
+    def epoch(self, epoch: int) -> list[EpochRecord]:
+        """One pass over every model's training set; the records of the models that ran it."""
+        started = time.perf_counter()
+        running = [i for i in range(self.count) if bool(self.active[i])]
+        self.optimizer.lr = torch.tensor(
+            [_lr_at(c, epoch - 1) for c in self.configs], dtype=torch.float64
+        )
+        n = self.train_y.shape[1]
+        orders = torch.stack([torch.randperm(n, generator=g) for g in self.orders])
+        orders = orders.to(self.train_x.device)
+        rows = torch.arange(self.count, device=self.train_x.device)[:, None]
+        device = self.train_x.device
+        objective = torch.zeros(self.count, dtype=torch.float64, device=device)
+        steps = torch.zeros(self.count, dtype=torch.int64, device=device)
+        diverging = torch.zeros(self.count, dtype=torch.bool, device=device)
+        batches = 0
+        batch_size = self.configs[0].batch_size
+        for start in range(0, n, batch_size):
+            idx = orders[:, start : start + batch_size]
+            grads, losses = self.loss_and_grad(
+                self.params, self.train_x[rows, idx], self.train_y[rows, idx]
+            )
+            finite = torch.isfinite(losses)
+            diverging |= self.active & ~finite
+            self.active &= finite
+            self.optimizer.update(self.params, grads, self.active)
+            objective += losses.detach().double()
+            steps += self.active
+            batches += 1
+        for i in running:
+            self.steps[i] += int(steps[i])
+            self.diverged[i] = self.diverged[i] or bool(diverging[i])
+        train_loss, train_acc = self.evaluate(self.train_x, self.train_y)
+        test_loss: list[float | None] = [None] * self.count
+        test_acc: list[float | None] = [None] * self.count
+        if self.configs[0].evaluate_test:
+            test_loss[:], test_acc[:] = self.evaluate(self.test_x, self.test_y)
+        seconds = time.perf_counter() - started
+        records = []
+        for i in running:
+            config = self.configs[i]
+            self.milestones[i].update(train_loss[i], self.steps[i])
+            target = config.ce_target
+            self.converged[i] = target is not None and train_loss[i] <= target
+            if not math.isfinite(train_loss[i]):
+                self.diverged[i] = True
+            if self.converged[i] or self.diverged[i] or epoch >= config.epochs:
+                self.active[i] = False
+            records.append(
+                EpochRecord(
+                    epoch=epoch,
+                    epochs=config.epochs,
+                    step=self.steps[i],
+                    lr=float(self.optimizer.lr[i]),
+                    objective=float(objective[i]) / max(batches, 1),
+                    srr_penalty=None,
+                    train_loss=train_loss[i],
+                    train_accuracy=train_acc[i],
+                    test_loss=test_loss[i],
+                    test_accuracy=test_acc[i],
+                    seconds=seconds,
+                )
+            )
+        return records
+
+
+def train_stack(
+    models: Sequence[nn.Module],
+    data: Sequence[DatasetSplit],
+    configs: Sequence[TrainConfig],
+    *,
+    progress: Callable[[int, EpochRecord], None] | None = None,
+) -> list[TrainResult]:
+    """Train ``models`` (one architecture) in place as one stacked computation.
+
+    Parameters
+    ----------
+    models : sequence of torch.nn.Module
+        Models with the same parameters (names, shapes, dtypes) and no training-time buffers.
+    data : sequence of DatasetSplit
+        Each model's data (its own training subset, label noise, ...), splits of equal sizes.
+    configs : sequence of TrainConfig
+        Each model's settings; :data:`SHARED_FIELDS` must be equal across the stack.
+    progress : callable, optional
+        Called with ``(model index, EpochRecord)`` as each model finishes an epoch.
+
+    Returns
+    -------
+    list of TrainResult
+        One per model, as :func:`genlab.torch.train.train` returns it.
+
+    Raises
+    ------
+    StackError
+        Models or configs that cannot share a stack (the message names what differs).
+    """
+    _check_stack(models, data, configs)
+    device = _resolve_device(configs[0])
+    started = time.perf_counter()
+    initial = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in models]
+    stack = _Stack(models, data, configs, device)
+    histories: list[list[EpochRecord]] = [[] for _ in models]
+    epoch = 0
+    while bool(stack.active.any()):
+        epoch += 1
+        for index, record in zip(
+            [i for i in range(stack.count) if bool(stack.active[i])],
+            stack.epoch(epoch),
+            strict=True,
+        ):
+            histories[index].append(record)
+            if progress is not None:
+                progress(index, record)
+    results = []
+    for i, model in enumerate(models):
+        model.load_state_dict(
+            {k: v[i].detach().clone() for k, v in stack.params.items()}, strict=False
+        )
+        history = histories[i]
+        first, second = stack.milestones[i].first, stack.milestones[i].second
+        test_loss = history[-1].test_loss
+        test_acc = history[-1].test_accuracy
+        if test_loss is None or test_acc is None:
+            losses, accs = stack.evaluate(stack.test_x, stack.test_y)
+            test_loss, test_acc = losses[i], accs[i]
+        results.append(
+            TrainResult(
+                history=tuple(history),
+                converged=stack.converged[i] and not stack.diverged[i],
+                diverged=stack.diverged[i],
+                epochs=len(history),
+                steps=stack.steps[i],
+                train_loss=history[-1].train_loss,
+                train_accuracy=history[-1].train_accuracy,
+                test_loss=test_loss,
+                test_accuracy=test_acc,
+                loss_gap=test_loss - history[-1].train_loss,
+                error_gap=history[-1].train_accuracy - test_acc,
+                initial_state=initial[i],
+                steps_to_ce_0_1=first,
+                steps_ce_0_1_to_0_01=second - first
+                if first is not None and second is not None
+                else None,
+                wall_time=time.perf_counter() - started,
+                device=str(device),
+                config=configs[i],
+            )
+        )
+    return results
