@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -120,6 +121,30 @@ def test_run_rank_report_through_the_cli(tmp_path):
     assert time.perf_counter() - started < 60
 
 
+def test_a_stacked_study_stores_what_the_one_by_one_study_stores(tmp_path):
+    """[study] stack = 2: the two runs of each family train as one stack (genlab.torch.stack),
+    are measured one by one, and are stored one per transaction; the stored numbers are those of
+    training each alone, to float32 rounding."""
+    plain = write_config(tmp_path)
+    stacked = tmp_path / "stacked.toml"
+    stacked.write_text(plain.read_text().replace("seeds = [0]", "seeds = [0]\nstack = 2"))
+    results = {}
+    for name, config in (("plain", plain), ("stacked", stacked)):
+        run = genlab("study", "run", str(config), "--out", str(tmp_path / name), "--quiet")
+        assert run.returncode == 0, run.stderr
+        assert "4 model(s) trained and measured" in run.stdout
+        results[name] = {r.run_id: r for r in Store(tmp_path / name).records()}
+    assert results["plain"].keys() == results["stacked"].keys()  # the same run ids
+    for run_id, one in results["plain"].items():
+        other = results["stacked"][run_id]
+        assert other.train_loss == pytest.approx(one.train_loss, rel=1e-3)
+        assert other.test_loss == pytest.approx(one.test_loss, rel=1e-3)
+        assert other.measures["params"] == one.measures["params"]
+        for name in ("log_prod_of_spec", "fro_dist", "param_norm"):
+            assert other.measures[name] == pytest.approx(one.measures[name], rel=1e-3), name
+        assert len(other.history["train_loss"]) == len(one.history["train_loss"])
+
+
 def _rows(db: Path) -> list[tuple[str, float]]:
     with sqlite3.connect(db) as conn:
         return conn.execute("SELECT run_id, test_loss FROM runs ORDER BY finished_at").fetchall()
@@ -147,8 +172,9 @@ def test_resume_after_kill(tmp_path):
     )
     deadline = time.time() + 180
     while time.time() < deadline:
-        if db.exists() and len(_rows(db)) >= 1:
-            break
+        with contextlib.suppress(sqlite3.OperationalError):  # the store is still being created
+            if db.exists() and len(_rows(db)) >= 1:
+                break
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -319,3 +345,31 @@ def test_report_renders_in_headless_chromium(tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text("<html><body><script>undefinedFunction();</script></body></html>")
     assert "CONSOLE" in _render(browser, bad, tmp_path / "bad.png")
+
+
+def test_stack_units_group_what_can_share_a_stack() -> None:
+    from genlab.study.executors import stack_units
+    from genlab.study.grid import RunSpec
+
+    def spec(run_id: str, family: str, lr: float, seed: int, size: int = 200) -> RunSpec:
+        return RunSpec(
+            run_id=run_id,
+            hparams={"family": family, "lr": lr},
+            seed=seed,
+            data={"name": "digits", "train_size": size, "seed": seed},
+            model={"family": family, "dim": 16},
+            train={"optimizer": "adam", "lr": lr, "batch_size": 50},
+        )
+
+    specs = [
+        spec("a", "crate", 0.01, 0),
+        spec("b", "crate-n", 0.01, 0),
+        spec("c", "crate", 0.003, 1),
+        spec("d", "crate", 0.01, 2, size=400),  # another training-set size: its own stack
+        spec("e", "crate", 0.003, 3),
+    ]
+    units = [[s.run_id for s in unit] for unit in stack_units(specs, 2)]
+    assert units == [["a", "c"], ["e"], ["b"], ["d"]]
+    assert [[s.run_id for s in u] for u in stack_units(specs, 1)] == [[x] for x in "acebd"]
+    with pytest.raises(ValueError, match="stack: expected a positive number"):
+        stack_units(specs, 0)

@@ -83,6 +83,10 @@ BAD_VALUES = [
     ('names = ["params", "param_norm"]', "draws = 0", "measures", "draws", "positive integer"),
     ("[study]\n", '[study]\nexecutor = "dask"\n', "study", "executor", '"local" or "ray"'),
     ("[study]\n", "[study]\njobs = -1\n", "study", "jobs", "positive"),
+    ("[study]\n", "[study]\nstack = 0\n", "study", "stack", "positive number of models"),
+    ("[study]\n", "[study]\nstack = -2\n", "study", "stack", "positive number of models"),
+    ("[study]\n", '[study]\nstack = "8"\n', "study", "stack", "expected int"),
+    ("[study]\n", "[study]\nstacks = 8\n", "study", "stacks", "unknown"),
 ]
 
 

@@ -3,7 +3,7 @@
 A config has these tables (all optional except where noted)::
 
     [study]     name, seeds (list of ints, required), device ("cpu", "cuda", "auto"),
-                executor ("local" | "ray"), jobs
+                executor ("local" | "ray"), jobs, stack (models trained as one computation, 1: one by one)
     [data]      dataset options: name ("digits"), root, train_size, label_noise, download
     [model]     fixed model options: family ("crate", "crate-t", ..., "mlp", "cnn") and the
                 family's keyword options (dim, depth, heads, ...)
@@ -66,6 +66,7 @@ _STUDY_KEYS: dict[str, tuple[type, ...]] = {
     "device": (str,),
     "executor": (str,),
     "jobs": (int,),
+    "stack": (int,),
 }
 _DATA_KEYS: dict[str, tuple[type, ...]] = {
     "name": (str,),
@@ -182,6 +183,7 @@ class StudyConfig:
     device: str = "cpu"
     executor: str = "local"
     jobs: int = 1
+    stack: int = 1
     description: str = ""
     source: str = ""
     path: str = "<config>"
@@ -376,6 +378,11 @@ def _parse_study(raw: Mapping[str, Any], lines: _Lines) -> dict[str, Any]:
     jobs = study.setdefault("jobs", 1)
     if jobs < 1:
         raise _fail(lines, "study", "jobs", f"expected a positive integer, got {jobs}")
+    stack = study.setdefault("stack", 1)
+    if stack < 1:
+        raise _fail(
+            lines, "study", "stack", f"expected a positive number of models per stack, got {stack}"
+        )
     device = study.setdefault("device", "cpu")
     if device not in ("cpu", "cuda", "auto"):
         raise _fail(lines, "study", "device", f'expected "cpu", "cuda" or "auto", got {device!r}')
@@ -633,6 +640,7 @@ def parse_config(text: str, *, path: str = "<config>", check_runs: bool = True) 
         device=study["device"],
         executor=study["executor"],
         jobs=study["jobs"],
+        stack=study["stack"],
         description=study.get("description", ""),
         source=text,
         path=path,

@@ -1,14 +1,18 @@
 """Where runs execute: in this process, in a local process pool, or on a Ray cluster.
 
-Each task trains and measures one model and returns its :class:`RunRecord`; the driver alone
-writes the store. Tasks run with a fixed number of torch threads (cores / jobs), so that the same
-seed gives the same numbers whichever executor runs it.
+Each task trains and measures one unit of work, a model or a stack of models that share their
+architecture (``[study] stack``; :func:`stack_units`), and returns their :class:`RunRecord` s;
+the driver alone writes the store, one transaction per model, so that a killed study loses at
+most the units in flight (``jobs`` units of ``stack`` models). Tasks run with a fixed number of
+torch threads (cores / jobs), so that the same seed gives the same numbers whichever executor
+runs it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import importlib.util
+import json
 import multiprocessing as mp
 import os
 import queue as queue_module
@@ -18,9 +22,15 @@ from typing import Any
 from genlab.study.config import MeasuresConfig
 from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
-from genlab.study.worker import run_one
+from genlab.study.worker import run_one, run_stack
 
-__all__ = ["ProgressEvent", "check_setup", "execute", "threads_per_task"]
+__all__ = [
+    "ProgressEvent",
+    "check_setup",
+    "execute",
+    "stack_units",
+    "threads_per_task",
+]
 
 # (run_id, epoch, epochs): a model finished an epoch.
 ProgressEvent = tuple[str, int, int]
@@ -57,6 +67,56 @@ def check_setup(executor: str, device: str, jobs: int) -> None:
             )
 
 
+# Training options each model of a stack may have its own (genlab.torch.stack.train_stack).
+_PER_MODEL_TRAIN = frozenset(
+    {"lr", "momentum", "weight_decay", "epochs", "step_epochs", "step_gamma", "ce_target", "seed"}
+)
+
+
+def stack_units(specs: Sequence[RunSpec], stack: int) -> list[list[RunSpec]]:
+    """The runs in units of at most ``stack`` that can train as one stack: the same model
+    options, the same data options but for the seed and the label noise, and the same training
+    options but for those each model keeps (learning rate, weight decay, budget, target, ...).
+    In the order of ``specs`` within each group."""
+    if stack < 1:
+        raise ValueError(f"stack: expected a positive number of models per stack, got {stack}")
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        key = json.dumps(
+            [
+                dict(spec.model),
+                {k: v for k, v in spec.data.items() if k not in ("seed", "label_noise")},
+                {k: v for k, v in spec.train.items() if k not in _PER_MODEL_TRAIN},
+            ],
+            sort_keys=True,
+            default=str,
+        )
+        groups.setdefault(key, []).append(spec)
+    return [
+        members[start : start + stack]
+        for members in groups.values()
+        for start in range(0, len(members), stack)
+    ]
+
+
+def _run_unit(
+    unit: Sequence[RunSpec],
+    measures: MeasuresConfig,
+    device: str,
+    threads: int,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[RunRecord]:
+    if len(unit) == 1:
+        spec = unit[0]
+
+        def one(epoch: int, epochs: int) -> None:
+            if progress is not None:
+                progress(spec.run_id, epoch, epochs)
+
+        return [run_one(spec, measures=measures, device=device, threads=threads, progress=one)]
+    return run_stack(unit, measures=measures, device=device, threads=threads, progress=progress)
+
+
 def threads_per_task(jobs: int) -> int:
     """Torch threads per task when ``jobs`` tasks share this machine."""
     return max(1, (os.cpu_count() or 1) // max(jobs, 1))
@@ -86,23 +146,17 @@ def _init_worker(devices: Any, events: Any, threads: int) -> None:
     _WORKER["threads"] = threads
 
 
-def _pool_task(spec: RunSpec, measures: MeasuresConfig) -> RunRecord:
+def _pool_task(unit: Sequence[RunSpec], measures: MeasuresConfig) -> list[RunRecord]:
     events = _WORKER["events"]
 
-    def progress(epoch: int, epochs: int) -> None:
-        events.put((spec.run_id, epoch, epochs))
+    def progress(run_id: str, epoch: int, epochs: int) -> None:
+        events.put((run_id, epoch, epochs))
 
-    return run_one(
-        spec,
-        measures=measures,
-        device=_WORKER["device"],
-        threads=_WORKER["threads"],
-        progress=progress,
-    )
+    return _run_unit(unit, measures, _WORKER["device"], _WORKER["threads"], progress)
 
 
 def _local(
-    specs: Sequence[RunSpec],
+    units: Sequence[Sequence[RunSpec]],
     measures: MeasuresConfig,
     *,
     jobs: int,
@@ -112,13 +166,13 @@ def _local(
     threads = threads_per_task(jobs)
     if jobs == 1:
         dev = _devices(device, 1)[0]
-        for spec in specs:
 
-            def progress(epoch: int, epochs: int, run_id: str = spec.run_id) -> None:
-                if on_progress is not None:
-                    on_progress((run_id, epoch, epochs))
+        def progress(run_id: str, epoch: int, epochs: int) -> None:
+            if on_progress is not None:
+                on_progress((run_id, epoch, epochs))
 
-            yield run_one(spec, measures=measures, device=dev, threads=threads, progress=progress)
+        for unit in units:
+            yield from _run_unit(unit, measures, dev, threads, progress)
         return
     # "spawn": forked children would inherit the parent's torch and rayon thread pools, which do
     # not survive fork().
@@ -134,7 +188,7 @@ def _local(
             initializer=_init_worker,
             initargs=(devices, events, threads),
         ) as pool:
-            pending = {pool.submit(_pool_task, spec, measures) for spec in specs}
+            pending = {pool.submit(_pool_task, unit, measures) for unit in units}
             while pending:
                 done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 while True:
@@ -145,18 +199,20 @@ def _local(
                     if on_progress is not None:
                         on_progress(event)
                 for future in done:
-                    yield future.result()
+                    yield from future.result()
 
 
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-def _ray_task(spec: RunSpec, measures: MeasuresConfig, device: str, threads: int) -> RunRecord:
-    return run_one(spec, measures=measures, device=device, threads=threads)
+def _ray_task(
+    unit: Sequence[RunSpec], measures: MeasuresConfig, device: str, threads: int
+) -> list[RunRecord]:
+    return _run_unit(unit, measures, device, threads, None)
 
 
 def _ray(
-    specs: Sequence[RunSpec],
+    units: Sequence[Sequence[RunSpec]],
     measures: MeasuresConfig,
     *,
     jobs: int,
@@ -177,10 +233,10 @@ def _ray(
         # Ray assigns the GPU (CUDA_VISIBLE_DEVICES); inside the task it is cuda:0.
         dev = "cuda:0" if gpus else "cpu"
         threads = threads_per_task(jobs)
-        refs = [task.remote(spec, measures, dev, threads) for spec in specs]
+        refs = [task.remote(unit, measures, dev, threads) for unit in units]
         while refs:
             done, refs = ray.wait(refs, num_returns=1)
-            yield ray.get(done[0])
+            yield from ray.get(done[0])
     finally:
         if started_here:
             ray.shutdown()
@@ -195,11 +251,15 @@ def execute(
     device: str = "cpu",
     address: str | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
+    stack: int = 1,
 ) -> Iterator[RunRecord]:
     """Run every spec, yielding records as they finish (in completion order).
 
     Parameters
     ----------
+    stack : int
+        Models per unit of work: 1 trains each on its own; more trains the runs that share an
+        architecture in stacks of up to ``stack`` (:func:`stack_units`).
     executor : {"local", "ray"}
         "local": in this process (``jobs == 1``) or a pool of ``jobs`` processes; "ray": tasks
         on a Ray cluster (``address``), or on a local Ray instance with ``jobs`` CPUs.
@@ -209,6 +269,7 @@ def execute(
         Receives (run_id, epoch, epochs) as models train (local executors only).
     """
     check_setup(executor, device, jobs)
+    units = stack_units(specs, stack)
     if executor == "local":
-        return _local(specs, measures, jobs=jobs, device=device, on_progress=on_progress)
-    return _ray(specs, measures, jobs=jobs, device=device, address=address)
+        return _local(units, measures, jobs=jobs, device=device, on_progress=on_progress)
+    return _ray(units, measures, jobs=jobs, device=device, address=address)

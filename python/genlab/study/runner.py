@@ -96,6 +96,7 @@ def run_study(
             device=device,
             address=address,
             on_progress=on_progress,
+            stack=config.stack,
         ):
             if ran == 0:
                 store.open_for(config, allow_config_change=allow_config_change)

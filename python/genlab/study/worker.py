@@ -7,6 +7,7 @@ executors) both import it without importing each other.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from genlab.study.store import RunRecord
 if TYPE_CHECKING:
     from genlab.torch.measures import LayerSpectrum
 
-__all__ = ["RunFailedError", "run_one"]
+__all__ = ["RunFailedError", "run_one", "run_stack"]
 
 
 class RunFailedError(RuntimeError):
@@ -78,18 +79,40 @@ def _train_and_measure(
     threads: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> RunRecord:
-    import torch
+    from genlab.torch.measures import load_plugins
+    from genlab.torch.train import EpochRecord, train
 
-    from genlab.torch.data import load_dataset
-    from genlab.torch.measures import MeasureSettings, load_plugins, measure_model
-    from genlab.torch.models import CRATE_VARIANTS, build_model
-    from genlab.torch.srr import SRR_PRESETS
-    from genlab.torch.train import EpochRecord, TrainConfig, train
+    device = _set_up(threads, device)
+    model, data, config, family = _prepare(spec, device)
+
+    def on_epoch(record: EpochRecord) -> None:
+        if progress is not None:
+            progress(record.epoch, record.epochs)
+
+    # In a pool or Ray worker this is the first import of the plugins: their measures exist here
+    # only once imported.
+    load_plugins(measures.plugins)
+    result = train(model, data, config, progress=on_epoch)
+    return _measured_record(spec, model, data, result, measures, family, device)
+
+
+def _set_up(threads: int | None, device: str) -> str:
+    """Pin torch's threads; resolve device "auto"."""
+    import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _prepare(spec: RunSpec, device: str) -> tuple[Any, Any, Any, str]:
+    """The model, data and training config of a run, and its model family."""
+    from genlab.torch.data import load_dataset
+    from genlab.torch.models import build_model
+    from genlab.torch.train import TrainConfig
+
     data = load_dataset(**spec.data)
     model_options = dict(spec.model)
     family = str(model_options.pop("family", "crate"))
@@ -101,15 +124,24 @@ def _train_and_measure(
         **model_options,
     )
     config = TrainConfig(**{**spec.train, "seed": spec.seed, "device": device})
+    return model, data, config, family
 
-    def on_epoch(record: EpochRecord) -> None:
-        if progress is not None:
-            progress(record.epoch, record.epochs)
 
-    # In a pool or Ray worker this is the first import of the plugins: their measures exist here
-    # only once imported.
-    load_plugins(measures.plugins)
-    result = train(model, data, config, progress=on_epoch)
+def _measured_record(
+    spec: RunSpec,
+    model: Any,
+    data: Any,
+    result: Any,
+    measures: MeasuresConfig,
+    family: str,
+    device: str,
+) -> RunRecord:
+    """Measure a trained model and make the record to store."""
+    from genlab.torch.measures import MeasureSettings, measure_model
+    from genlab.torch.models import CRATE_VARIANTS
+    from genlab.torch.srr import SRR_PRESETS
+    from genlab.torch.train import EpochRecord
+
     started = time.perf_counter()
     settings = MeasureSettings(**measures.settings)
     # Per-layer curves under both presets; the SRR family's own measurement is shared with the
@@ -163,6 +195,62 @@ def _train_and_measure(
         device=str(device),
         train_seconds=float(result.wall_time),
         measure_seconds=measure_seconds,
-        n_train=len(data.train),  # type: ignore[arg-type]
-        n_test=len(data.test),  # type: ignore[arg-type]
+        n_train=len(data.train),
+        n_test=len(data.test),
     )
+
+
+def run_stack(
+    specs: Sequence[RunSpec],
+    *,
+    measures: MeasuresConfig,
+    device: str = "cpu",
+    threads: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[RunRecord]:
+    """Train the models of ``specs`` as one stack (:func:`genlab.torch.stack.train_stack`), then
+    measure each; runs that cannot share a stack train one by one instead.
+
+    ``progress`` receives (run_id, epoch, epochs). Raises :class:`RunFailedError` naming the
+    runs of the stack.
+    """
+    try:
+        return _train_stack_and_measure(specs, measures, device, threads, progress)
+    except Exception as exc:
+        ids = ", ".join(s.run_id for s in specs)
+        raise RunFailedError(f"stack of runs {ids} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _train_stack_and_measure(
+    specs: Sequence[RunSpec],
+    measures: MeasuresConfig,
+    device: str,
+    threads: int | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> list[RunRecord]:
+    from genlab.torch.measures import load_plugins
+    from genlab.torch.stack import StackError, train_stack
+    from genlab.torch.train import EpochRecord, train
+
+    device = _set_up(threads, device)
+    load_plugins(measures.plugins)
+    prepared = [_prepare(spec, device) for spec in specs]
+
+    def on_epoch(index: int, record: EpochRecord) -> None:
+        if progress is not None:
+            progress(specs[index].run_id, record.epoch, record.epochs)
+
+    models = [p[0] for p in prepared]
+    try:
+        results = train_stack(
+            models, [p[1] for p in prepared], [p[2] for p in prepared], progress=on_epoch
+        )
+    except StackError:  # BatchNorm buffers, SRR regularization, ...: one by one
+        results = [
+            train(model, data, config, progress=functools.partial(on_epoch, i))
+            for i, (model, data, config, _) in enumerate(prepared)
+        ]
+    return [
+        _measured_record(spec, model, data, result, measures, family, device)
+        for spec, (model, data, _, family), result in zip(specs, prepared, results, strict=True)
+    ]

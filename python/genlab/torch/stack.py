@@ -19,7 +19,8 @@ Speed: on 2 CPU cores, 32 digits CRATEs (dim 32, depth 3) train 5 epochs in one 
 against 21.5 s one by one (1.6x; ``bash scripts/bench.sh benches/bench_stack.py``). One backward
 pass through the vmapped forward (rather than vmap of grad) and evaluation passes of
 ``eval_batch_size`` examples over the whole stack gave most of that; the model's layers are not
-batched yet, and the study does not use this path yet.
+batched yet. The study uses it with ``[study] stack = N``
+(:func:`genlab.study.executors.stack_units`).
 """
 
 from __future__ import annotations
