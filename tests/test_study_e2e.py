@@ -373,3 +373,13 @@ def test_stack_units_group_what_can_share_a_stack() -> None:
     assert [[s.run_id for s in u] for u in stack_units(specs, 1)] == [[x] for x in "acebd"]
     with pytest.raises(ValueError, match="stack: expected a positive number"):
         stack_units(specs, 0)
+
+
+def test_the_progress_bar_counts_models_in_flight(tmp_path):
+    config = write_config(tmp_path, epochs=2)
+    run = genlab("study", "run", str(config), "--out", str(tmp_path / "out"), "--no-report")
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.replace("\r", "\n").splitlines()
+    assert any("1 in flight, epoch 1/2" in line for line in lines), lines[-5:]
+    assert "4/4" in lines[-1] or "4/4" in lines[-2]
+    assert any("0 in flight; last: test acc" in line for line in lines)

@@ -82,9 +82,16 @@ def run_study(
         for s in pending
     }
 
+    # Models that reported an epoch and are not stored yet (local executors report epochs).
+    in_flight: set[str] = set()
+
     def on_progress(event: tuple[str, int, int]) -> None:
         run_id, epoch, epochs = event
-        bar.set_postfix_str(f"epoch {epoch}/{epochs} [{labels.get(run_id, run_id)}]", refresh=True)
+        in_flight.add(run_id)
+        bar.set_postfix_str(
+            f"{len(in_flight)} in flight, epoch {epoch}/{epochs} [{labels.get(run_id, run_id)}]",
+            refresh=True,
+        )
 
     ran = 0
     try:
@@ -102,12 +109,13 @@ def run_study(
                 store.open_for(config, allow_config_change=allow_config_change)
             store.add(record)
             ran += 1
+            in_flight.discard(record.run_id)
             gap = record.test_loss - record.train_loss
             bar.set_postfix_str(
-                f"last: test acc {record.test_acc:.3f}, loss gap {gap:.3f}"
-                + ("" if record.converged else " (not converged)")
+                f"{len(in_flight)} in flight; last: test acc {record.test_acc:.3f}, loss gap "
+                f"{gap:.3f}" + ("" if record.converged else " (not converged)")
                 if not math.isnan(gap)
-                else "",
+                else f"{len(in_flight)} in flight",
                 refresh=False,
             )
             bar.update(1)
