@@ -383,3 +383,32 @@ def test_the_progress_bar_counts_models_in_flight(tmp_path):
     assert any("1 in flight, epoch 1/2" in line for line in lines), lines[-5:]
     assert "4/4" in lines[-1] or "4/4" in lines[-2]
     assert any("0 in flight; last: test acc" in line for line in lines)
+
+
+def _threads_seen(_: int) -> tuple[str, int, int]:
+    import torch
+
+    from genlab import _core
+
+    return os.environ["RAYON_NUM_THREADS"], torch.get_num_threads(), _core.effective_n_jobs(None)
+
+
+def test_pool_workers_pin_torch_and_kernel_threads() -> None:
+    """A local pool of `jobs` workers gives each cores / jobs threads, for torch and for the
+    genlab kernels alike (jobs x threads never exceeds the cores)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from genlab.study.executors import _init_worker, threads_per_task
+
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        devices = manager.Queue()
+        for _ in range(2):
+            devices.put("cpu")
+        threads = threads_per_task(2)
+        with cf.ProcessPoolExecutor(
+            2, ctx, _init_worker, (devices, manager.Queue(), threads)
+        ) as pool:
+            seen = set(pool.map(_threads_seen, range(2)))
+    assert seen == {(str(threads), threads, threads)}

@@ -139,7 +139,17 @@ def _devices(device: str, jobs: int) -> list[str]:
 _WORKER: dict[str, Any] = {}
 
 
+def _pin_threads(threads: int) -> None:
+    """torch's threads and the genlab kernels' (rayon's global pool, built at its first use,
+    reads RAYON_NUM_THREADS) to ``threads``, so that jobs x threads stays within the cores."""
+    os.environ["RAYON_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _init_worker(devices: Any, events: Any, threads: int) -> None:
+    _pin_threads(threads)
     # Each worker takes one device for its lifetime.
     _WORKER["device"] = devices.get()
     _WORKER["events"] = events
@@ -208,6 +218,7 @@ def _local(
 def _ray_task(
     unit: Sequence[RunSpec], measures: MeasuresConfig, device: str, threads: int
 ) -> list[RunRecord]:
+    _pin_threads(threads)
     return _run_unit(unit, measures, device, threads, None)
 
 
