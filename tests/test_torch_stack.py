@@ -118,3 +118,23 @@ def test_what_cannot_share_a_stack_is_refused() -> None:
         train_stack([models[0], other], data, [base, base])
     with pytest.raises(StackError, match="expected at least one model"):
         train_stack([], [], [])
+
+
+def test_final_test_numbers_without_per_epoch_test_evaluation() -> None:
+    """evaluate_test=False: each model's test numbers are taken when it finishes (models that
+    finish early leave the stack)."""
+    models, data = models_and_data("mlp", [3, 4])
+    configs = [
+        TrainConfig(
+            optimizer="adam", lr=0.01, epochs=e, ce_target=None, seed=s, evaluate_test=False
+        )
+        for s, e in ((3, 2), (4, 4))
+    ]
+    alone = clone(models)
+    expected = [train(m, d, c) for m, d, c in zip(alone, data, configs, strict=True)]
+    got = train_stack(models, data, configs)
+    for a, b in zip(got, expected, strict=True):
+        assert a.epochs == b.epochs
+        assert a.history[-1].test_loss is None
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-6)
+        assert a.test_accuracy == b.test_accuracy

@@ -133,6 +133,16 @@ class _Optimizer:
     state: dict[str, dict[str, Tensor]] = dataclasses.field(default_factory=dict)
     steps: Tensor | None = None  # (M,), Adam's bias-correction step count per model
 
+    def keep(self, rows: Tensor, kept: list[int]) -> None:
+        """Only the models at ``rows`` (their positions ``kept``) go on."""
+        self.momentum = [self.momentum[row] for row in kept]
+        self.weight_decay = [self.weight_decay[row] for row in kept]
+        if self.steps is not None:
+            self.steps = self.steps[rows.cpu()]
+        for state in self.state.values():
+            for name, value in state.items():
+                state[name] = value[rows]
+
     @torch.no_grad()
     def update(self, params: dict[str, Tensor], grads: dict[str, Tensor], active: Tensor) -> None:
         """One step, in place, for the models in ``active`` (a bool (M,)); the others keep
@@ -244,6 +254,12 @@ class _Stack:
             steps=torch.zeros(self.count, dtype=torch.float64),
         )
         self.active = torch.ones(self.count, dtype=torch.bool, device=device)
+        # Row r of every stacked tensor is model index[r]; a model that finishes leaves the stack
+        # (its final weights and test numbers kept below), so that it costs nothing afterwards.
+        self.index = list(range(self.count))
+        self.final_params: dict[int, dict[str, Tensor]] = {}
+        self.final_test: dict[int, tuple[float, float]] = {}
+        # Per model (by original index).
         self.steps = [0] * self.count
         self.milestones = [_CEMilestones() for _ in configs]
         self.converged = [False] * self.count
@@ -278,10 +294,9 @@ class _Stack:
         n = y.shape[1]
         return (total / n).tolist(), (correct.double() / n).tolist()
 
-    def epoch(self, epoch: int) -> list[EpochRecord]:
-        """One pass over every model's training set; the records of the models that ran it."""
+    def epoch(self, epoch: int) -> list[tuple[int, EpochRecord]]:
+        """One pass over every model's training set: (model index, record) of each model."""
         started = time.perf_counter()
-        running = [i for i in range(self.count) if bool(self.active[i])]
         self.optimizer.lr = torch.tensor(
             [_lr_at(c, epoch - 1) for c in self.configs], dtype=torch.float64
         )
@@ -305,9 +320,6 @@ class _Stack:
             objective += losses.detach().double()
             steps += self.active
             batches += 1
-        for i in running:
-            self.steps[i] += int(steps[i])
-            self.diverged[i] = self.diverged[i] or bool(diverging[i])
         train_loss, train_acc = self.evaluate(self.train_x, self.train_y)
         test_loss: list[float | None] = [None] * self.count
         test_acc: list[float | None] = [None] * self.count
@@ -315,31 +327,63 @@ class _Stack:
             test_loss[:], test_acc[:] = self.evaluate(self.test_x, self.test_y)
         seconds = time.perf_counter() - started
         records = []
-        for i in running:
-            config = self.configs[i]
-            self.milestones[i].update(train_loss[i], self.steps[i])
+        for row, model in enumerate(self.index):
+            config = self.configs[row]
+            self.steps[model] += int(steps[row])
+            self.diverged[model] = self.diverged[model] or bool(diverging[row])
+            self.milestones[model].update(train_loss[row], self.steps[model])
             target = config.ce_target
-            self.converged[i] = target is not None and train_loss[i] <= target
-            if not math.isfinite(train_loss[i]):
-                self.diverged[i] = True
-            if self.converged[i] or self.diverged[i] or epoch >= config.epochs:
-                self.active[i] = False
+            self.converged[model] = target is not None and train_loss[row] <= target
+            if not math.isfinite(train_loss[row]):
+                self.diverged[model] = True
+            finished = self.converged[model] or self.diverged[model] or epoch >= config.epochs
+            self.active[row] = not finished
             records.append(
-                EpochRecord(
-                    epoch=epoch,
-                    epochs=config.epochs,
-                    step=self.steps[i],
-                    lr=float(self.optimizer.lr[i]),
-                    objective=float(objective[i]) / max(batches, 1),
-                    srr_penalty=None,
-                    train_loss=train_loss[i],
-                    train_accuracy=train_acc[i],
-                    test_loss=test_loss[i],
-                    test_accuracy=test_acc[i],
-                    seconds=seconds,
+                (
+                    model,
+                    EpochRecord(
+                        epoch=epoch,
+                        epochs=config.epochs,
+                        step=self.steps[model],
+                        lr=float(self.optimizer.lr[row]),
+                        objective=float(objective[row]) / max(batches, 1),
+                        srr_penalty=None,
+                        train_loss=train_loss[row],
+                        train_accuracy=train_acc[row],
+                        test_loss=test_loss[row],
+                        test_accuracy=test_acc[row],
+                        seconds=seconds,
+                    ),
                 )
             )
+        self._release_finished()
         return records
+
+    def _release_finished(self) -> None:
+        """Keep the final weights (and test numbers) of the models that finished, and take them
+        out of every stacked tensor."""
+        done = [row for row in range(self.count) if not bool(self.active[row])]
+        if not done:
+            return
+        if not self.configs[0].evaluate_test:
+            losses, accs = self.evaluate(self.test_x, self.test_y)
+            for row in done:
+                self.final_test[self.index[row]] = (losses[row], accs[row])
+        for row in done:
+            self.final_params[self.index[row]] = {
+                k: v[row].detach().clone() for k, v in self.params.items()
+            }
+        keep = [row for row in range(self.count) if bool(self.active[row])]
+        rows = torch.tensor(keep, dtype=torch.long, device=self.train_x.device)
+        self.params = {k: v.detach()[rows].clone().requires_grad_() for k, v in self.params.items()}
+        self.optimizer.keep(rows, keep)
+        self.train_x, self.train_y = self.train_x[rows], self.train_y[rows]
+        self.test_x, self.test_y = self.test_x[rows], self.test_y[rows]
+        self.orders = [self.orders[row] for row in keep]
+        self.configs = [self.configs[row] for row in keep]
+        self.index = [self.index[row] for row in keep]
+        self.active = self.active[rows]
+        self.count = len(keep)
 
 
 def train_stack(
@@ -379,28 +423,21 @@ def train_stack(
     stack = _Stack(models, data, configs, device)
     histories: list[list[EpochRecord]] = [[] for _ in models]
     epoch = 0
-    while bool(stack.active.any()):
+    while stack.count:
         epoch += 1
-        for index, record in zip(
-            [i for i in range(stack.count) if bool(stack.active[i])],
-            stack.epoch(epoch),
-            strict=True,
-        ):
+        for index, record in stack.epoch(epoch):
             histories[index].append(record)
             if progress is not None:
                 progress(index, record)
     results = []
     for i, model in enumerate(models):
-        model.load_state_dict(
-            {k: v[i].detach().clone() for k, v in stack.params.items()}, strict=False
-        )
+        model.load_state_dict(stack.final_params[i], strict=False)
         history = histories[i]
         first, second = stack.milestones[i].first, stack.milestones[i].second
         test_loss = history[-1].test_loss
         test_acc = history[-1].test_accuracy
         if test_loss is None or test_acc is None:
-            losses, accs = stack.evaluate(stack.test_x, stack.test_y)
-            test_loss, test_acc = losses[i], accs[i]
+            test_loss, test_acc = stack.final_test[i]
         results.append(
             TrainResult(
                 history=tuple(history),
