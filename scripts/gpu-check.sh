@@ -25,8 +25,12 @@ if [ -n "$wheel" ]; then
   echo "gpu-check: genlab from $wheel"
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheel"
 else
+  if ! "$PYTHON" -m maturin --version >/dev/null 2>&1; then
+    echo "gpu-check: no genlab wheel given (argument, .whl/ or target/wheels/) and no maturin to" \
+      "build one; build it where Rust is (maturin build --release) and pass it" >&2
+    exit 2
+  fi
   echo "gpu-check: genlab built from this checkout (maturin)"
-  "$PYTHON" -m pip install -q --no-index maturin >/dev/null 2>&1 || true
   "$PYTHON" -m maturin build --release --out "$site/wheel" -q
   "$PYTHON" -m pip install -q --no-index --no-deps --target "$site" "$site"/wheel/genlab-*.whl
 fi

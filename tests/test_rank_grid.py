@@ -397,7 +397,7 @@ def test_tau_across_resampled_groups_many_groups_and_errors():
         kendalltau_across_resampled_groups(X, y, groups, counts, nan_policy="raise")
     with pytest.raises(ValueError, match="counts: expected copies >= 0, got -1"):
         kendalltau_across_resampled_groups(X, y, groups, -np.ones((2, 3000), dtype=int))
-    with pytest.raises(ValueError, match="groups: id 2999 has no column in counts, which has 5"):
+    with pytest.raises(ValueError, match="groups: group id 5 has no column in counts, which has 5"):
         kendalltau_across_resampled_groups(X, y, groups, np.ones((2, 5), dtype=int))
     with pytest.raises(TypeError, match="counts: expected a 2-D array of integers"):
         kendalltau_across_resampled_groups(X, y, groups, np.ones(3000))

@@ -15,12 +15,12 @@ Not stacked (yet): SRR regularization, ``ce_check_every``, mixed precision, and 
 buffers change in training (BatchNorm's running statistics): :func:`train_stack` refuses them,
 and the caller trains those models one by one.
 
-Speed: on 2 CPU cores, 32 digits CRATEs (dim 32, depth 3) train 5 epochs in one stack in 13.7 s
-against 21.5 s one by one (1.6x; ``bash scripts/bench.sh benches/bench_stack.py``). One backward
-pass through the vmapped forward (rather than vmap of grad) and evaluation passes of
-``eval_batch_size`` examples over the whole stack gave most of that; the model's layers are not
-batched yet. The study uses it with ``[study] stack = N``
-(:func:`genlab.study.executors.stack_units`).
+Speed: on 2 CPU cores, 32 digits CRATEs (dim 32, depth 3) train 5 epochs in 13.4 to 13.7 s
+stacked against 19.5 to 21.5 s one by one (1.5x to 1.6x over three runs, in stacks of 8 and 32;
+``bash scripts/bench.sh benches/bench_stack.py``). One backward pass through the vmapped forward
+(rather than vmap of grad) and evaluation passes of ``eval_batch_size`` examples over the whole
+stack gave most of that; the model's layers are not batched yet. The study uses it with
+``[study] stack = N`` (:func:`genlab.study.executors.stack_units`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from genlab.torch.train import (
     TrainResult,
     _CEMilestones,
     _resolve_device,
+    _train_result,
 )
 
 __all__ = ["StackError", "train_stack"]
@@ -433,31 +434,21 @@ def train_stack(
     for i, model in enumerate(models):
         model.load_state_dict(stack.final_params[i], strict=False)
         history = histories[i]
-        first, second = stack.milestones[i].first, stack.milestones[i].second
-        test_loss = history[-1].test_loss
-        test_acc = history[-1].test_accuracy
-        if test_loss is None or test_acc is None:
-            test_loss, test_acc = stack.final_test[i]
+        test_loss, test_acc = history[-1].test_loss, history[-1].test_accuracy
+        test = (
+            stack.final_test[i] if test_loss is None or test_acc is None else (test_loss, test_acc)
+        )
         results.append(
-            TrainResult(
-                history=tuple(history),
-                converged=stack.converged[i] and not stack.diverged[i],
+            _train_result(
+                history,
+                converged=stack.converged[i],
                 diverged=stack.diverged[i],
-                epochs=len(history),
                 steps=stack.steps[i],
-                train_loss=history[-1].train_loss,
-                train_accuracy=history[-1].train_accuracy,
-                test_loss=test_loss,
-                test_accuracy=test_acc,
-                loss_gap=test_loss - history[-1].train_loss,
-                error_gap=history[-1].train_accuracy - test_acc,
+                test=test,
                 initial_state=initial[i],
-                steps_to_ce_0_1=first,
-                steps_ce_0_1_to_0_01=second - first
-                if first is not None and second is not None
-                else None,
-                wall_time=time.perf_counter() - started,
-                device=str(device),
+                milestones=stack.milestones[i],
+                started=started,
+                device=device,
                 config=configs[i],
             )
         )

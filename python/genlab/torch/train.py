@@ -445,19 +445,49 @@ def train(
             if run.converged or run.diverged:
                 break
     final_test_loss, final_test_acc = _evaluate(model, run.test_batches, config.eval_batch_size)
-    first, second = run.milestones.first, run.milestones.second
+    return _train_result(
+        history,
+        converged=run.converged,
+        diverged=run.diverged,
+        steps=run.step,
+        test=(final_test_loss, final_test_acc),
+        initial_state=initial_state,
+        milestones=run.milestones,
+        started=started,
+        device=device,
+        config=config,
+    )
+
+
+def _train_result(
+    history: list[EpochRecord],
+    *,
+    converged: bool,
+    diverged: bool,
+    steps: int,
+    test: tuple[float, float],
+    initial_state: dict[str, Tensor],
+    milestones: _CEMilestones,
+    started: float,
+    device: torch.device,
+    config: TrainConfig,
+) -> TrainResult:
+    """The result of a finished run (also of each model of a stack, genlab.torch.stack):
+    final numbers from its last epoch and ``test`` (loss, accuracy), gaps, milestones."""
+    test_loss, test_acc = test
+    first, second = milestones.first, milestones.second
     return TrainResult(
         history=tuple(history),
-        converged=run.converged and not run.diverged,
-        diverged=run.diverged,
+        converged=converged and not diverged,
+        diverged=diverged,
         epochs=len(history),
-        steps=run.step,
+        steps=steps,
         train_loss=history[-1].train_loss,
         train_accuracy=history[-1].train_accuracy,
-        test_loss=final_test_loss,
-        test_accuracy=final_test_acc,
-        loss_gap=final_test_loss - history[-1].train_loss,
-        error_gap=history[-1].train_accuracy - final_test_acc,
+        test_loss=test_loss,
+        test_accuracy=test_acc,
+        loss_gap=test_loss - history[-1].train_loss,
+        error_gap=history[-1].train_accuracy - test_acc,
         initial_state=initial_state,
         steps_to_ce_0_1=first,
         steps_ce_0_1_to_0_01=second - first if first is not None and second is not None else None,

@@ -43,31 +43,61 @@ pub fn kendalltau_across_resampled_groups(
             format!("group id {g} has no column in counts, which has {k} (one per group)"),
         ));
     }
-    let weights: Vec<Vec<u64>> = counts
-        .rows()
-        .into_iter()
-        .map(|row| row.iter().map(|&c| u64::try_from(c)).collect())
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::invalid("counts", "expected copies >= 0"))?;
+    if let Some(&c) = counts.iter().find(|&&c| c < 0) {
+        return Err(Error::invalid(
+            "counts",
+            format!("expected copies >= 0, got {c}"),
+        ));
+    }
+    let resamples = Resamples::new(counts);
+    let draws = resamples.copies.len();
     let per_column: Vec<Vec<f64>> = columns
         .par_iter()
         .map(|column| {
             let Some(keep) = kept_runs(column, y, nan_policy) else {
-                return Ok(vec![f64::NAN; weights.len()]);
+                return Ok(vec![f64::NAN; draws]);
             };
             let runs = GroupedRuns::new(&keep, column, y, &groups, k);
-            let totals = if counting_by_group_pairs(keep.len(), k, weights.len(), variant) {
-                runs.totals_by_group_pairs(&weights, variant)
+            let totals = if counting_by_group_pairs(keep.len(), k, draws, variant) {
+                runs.totals_by_group_pairs(&resamples, variant)
             } else {
-                runs.totals_one_by_one(&weights)
+                runs.totals_one_by_one(&resamples.copies)
             };
             totals.iter().map(|t| t.statistic(variant)).collect()
         })
         .collect::<Result<_>>()?;
-    Ok(Array2::from_shape_fn(
-        (weights.len(), columns.len()),
-        |(b, j)| per_column[j][b],
-    ))
+    Ok(Array2::from_shape_fn((draws, columns.len()), |(b, j)| {
+        per_column[j][b]
+    }))
+}
+
+/// The resamples: copies of each group per resample, and the same as a matrix of floats for
+/// the quadratic forms (made once, at its first use, for every column that counts by pairs of
+/// groups).
+struct Resamples {
+    copies: Vec<Vec<u64>>,
+    matrix: std::sync::OnceLock<Mat<f64>>,
+}
+
+impl Resamples {
+    /// From counts checked to be >= 0.
+    fn new(counts: ArrayView2<'_, i64>) -> Self {
+        let copies = counts
+            .rows()
+            .into_iter()
+            .map(|row| row.iter().map(|&c| c.unsigned_abs()).collect())
+            .collect();
+        Resamples {
+            copies,
+            matrix: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn matrix(&self, k: usize) -> &Mat<f64> {
+        self.matrix.get_or_init(|| {
+            Mat::<f64>::from_fn(self.copies.len(), k, |b, g| self.copies[b][g] as f64)
+        })
+    }
 }
 
 /// Whether counting per pair of groups (M once, then a product) is cheaper than counting each
@@ -137,9 +167,10 @@ impl GroupedRuns {
     /// Pair counts of every resample from the counts per pair of groups.
     fn totals_by_group_pairs(
         &self,
-        weights: &[Vec<u64>],
+        resamples: &Resamples,
         variant: Variant,
     ) -> Vec<CrossPairCounts> {
+        let weights = &resamples.copies;
         let k = self.groups();
         let ties = variant != Variant::A;
         let rows: Vec<GroupRow> = (0..k).into_par_iter().map(|g| self.row(g, ties)).collect();
@@ -150,7 +181,7 @@ impl GroupedRuns {
                 std::cmp::Ordering::Equal => 0.0,
             })
         };
-        let w = Mat::<f64>::from_fn(weights.len(), k, |b, g| weights[b][g] as f64);
+        let w = resamples.matrix(k);
         // sum_{g<h} w_g w_h M(g, h) = w^T M w / 2 for a symmetric M with a zero diagonal. Every
         // term is an integer below 2^53, so the floating-point sums are exact.
         let halved_forms = |m: &Mat<f64>| -> Vec<f64> {
@@ -299,19 +330,15 @@ mod tests {
         variant: Variant,
     ) -> (Vec<Vec<CrossPairCounts>>, Vec<Vec<CrossPairCounts>>) {
         let k = counts.ncols();
-        let weights: Vec<Vec<u64>> = counts
-            .rows()
-            .into_iter()
-            .map(|r| r.iter().map(|&c| c as u64).collect())
-            .collect();
+        let resamples = Resamples::new(counts);
         let ids: Vec<usize> = groups.iter().map(|&g| g as usize).collect();
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for column in x.columns() {
             let column = column.to_vec();
             let keep = kept_runs(&column, y, NanPolicy::Omit).unwrap();
             let runs = GroupedRuns::new(&keep, &column, y, &ids, k);
-            a.push(runs.totals_by_group_pairs(&weights, variant));
-            b.push(runs.totals_one_by_one(&weights));
+            a.push(runs.totals_by_group_pairs(&resamples, variant));
+            b.push(runs.totals_one_by_one(&resamples.copies));
         }
         (a, b)
     }
@@ -385,7 +412,7 @@ mod tests {
         );
         let negative = array![[1i64, -1]];
         let e = run(&[0, 0, 1, 1], negative.view(), NanPolicy::Omit).unwrap_err();
-        assert_eq!(e.to_string(), "counts: expected copies >= 0");
+        assert_eq!(e.to_string(), "counts: expected copies >= 0, got -1");
         let e = kendalltau_across_resampled_groups(
             x.view(),
             &y,
