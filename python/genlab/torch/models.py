@@ -222,10 +222,9 @@ class ISTA(nn.Module):
         nn.init.kaiming_uniform_(self.weight)
 
     def forward(self, x: Tensor) -> Tensor:
-        dx = F.linear(x, self.weight)  # D x
-        dtdx = F.linear(dx, self.weight.t())  # D^T D x
-        dtx = F.linear(x, self.weight.t())  # D^T x
-        return F.relu(x + self.step * (dtx - dtdx) - self.step * self.lambd)
+        # One (dim x dim) product per token, not three: the step is affine in x.
+        matrix, bias = self.effective_linear()
+        return F.relu(F.linear(x, matrix, bias))
 
     def effective_linear(self) -> tuple[Tensor, Tensor]:
         """``(M, b)`` with ``ISTA(x) = relu(F.linear(x, M, b))``: the step as one affine map."""
