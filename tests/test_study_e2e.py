@@ -150,9 +150,13 @@ def _rows(db: Path) -> list[tuple[str, float]]:
         return conn.execute("SELECT run_id, test_loss FROM runs ORDER BY finished_at").fetchall()
 
 
-def test_resume_after_kill(tmp_path):
+@pytest.mark.parametrize("stack", [1, 2])
+def test_resume_after_kill(tmp_path, stack):
+    """kill -9 mid-study loses at most the unit in flight (one model, or one stack of models
+    trained together); the resumed study runs exactly the models not stored."""
     # Slower models (no early stop) so that the kill lands mid-run.
     config = write_config(tmp_path, epochs=25, ce_target=1e-6)
+    config.write_text(config.read_text().replace("seeds = [0]", f"seeds = [0]\nstack = {stack}"))
     out = tmp_path / "out"
     db = out / Store.FILENAME
     proc = subprocess.Popen(
@@ -245,9 +249,11 @@ def test_store_refuses_another_config(tmp_path):
     assert "--allow-config-change" in refused.stderr
 
 
-def test_ray_executor_gives_the_same_rows_as_the_local_executor(tmp_path):
+@pytest.mark.parametrize("stack", [1, 2])
+def test_ray_executor_gives_the_same_rows_as_the_local_executor(tmp_path, stack):
     pytest.importorskip("ray")
     config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("seeds = [0]", f"seeds = [0]\nstack = {stack}"))
     local, ray_out = tmp_path / "local", tmp_path / "ray"
     assert (
         genlab(

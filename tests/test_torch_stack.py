@@ -138,3 +138,60 @@ def test_final_test_numbers_without_per_epoch_test_evaluation() -> None:
         assert a.history[-1].test_loss is None
         assert a.test_loss == pytest.approx(b.test_loss, rel=1e-6)
         assert a.test_accuracy == b.test_accuracy
+
+
+def test_model_bytes_counts_state_data_and_saved_activations() -> None:
+    """Against a count by hand: a two-layer MLP keeps its input and the ReLU output for the
+    backward pass (the second Linear saves the same tensor the ReLU does)."""
+    from genlab.torch.stack import model_bytes
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(100, 4), torch.randint(0, 3, (100,))
+    split = DatasetSplit(
+        train=TensorDataset(x[:70], y[:70]),
+        test=TensorDataset(x[70:], y[70:]),
+        num_classes=3,
+        input_shape=(4,),
+        name="toy",
+    )
+    params = (4 * 8 + 8 + 8 * 3 + 3) * 4
+    data = 100 * 4 * 4 + 100 * 8  # float32 inputs, int64 labels
+    activations = 32 * 4 * 4 + 32 * 8 * 4  # batch of 32: the input and the ReLU output
+    for optimizer, states in (("sgd", 0), ("momentum", 1), ("adam", 2)):
+        config = TrainConfig(optimizer=optimizer, batch_size=32)
+        expected = (2 + states) * params + data + activations
+        assert model_bytes(net, split, config) == expected, optimizer
+
+
+def test_a_stack_that_does_not_fit_is_split_and_trains_the_same() -> None:
+    from genlab.torch.stack import model_bytes, stack_sizes
+
+    models, data = models_and_data("mlp", [0, 1, 2, 3, 4])
+    configs = [
+        TrainConfig(optimizer="adam", lr=0.01, epochs=2, ce_target=None, seed=s, batch_size=32)
+        for s in range(5)
+    ]
+    per_model = model_bytes(models[0], data[0], configs[0])
+    assert stack_sizes(models, data, configs, memory_limit=2 * per_model + 1) == [2, 2, 1]
+    assert stack_sizes(models, data, configs, memory_limit=per_model // 2) == [1] * 5
+    assert stack_sizes(models, data, configs, memory_limit=10 * per_model) == [5]
+    assert stack_sizes(models, data, configs) == [5]  # a few MB against this machine's memory
+    with pytest.raises(ValueError, match="memory_limit: expected a positive number of bytes"):
+        stack_sizes(models, data, configs, memory_limit=0)
+
+    whole = clone(models)
+    expected = train_stack(whole, data, configs)
+    seen: list[tuple[int, int]] = []
+    got = train_stack(
+        models,
+        data,
+        configs,
+        memory_limit=2 * per_model + 1,
+        progress=lambda i, record: seen.append((i, record.epoch)),
+    )
+    assert sorted(seen) == [(i, e) for i in range(5) for e in (1, 2)]  # indices of the whole
+    for k, (a, b) in enumerate(zip(got, expected, strict=True)):
+        assert a.steps == b.steps
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-6), k
+        for pa, pb in zip(models[k].parameters(), whole[k].parameters(), strict=True):
+            torch.testing.assert_close(pa, pb, rtol=1e-9, atol=1e-12)

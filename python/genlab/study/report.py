@@ -19,7 +19,7 @@ import json
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,27 +237,42 @@ def _mean_and_band(ax: Any, values: NDArray[np.float64], colour: int, label: str
         ax.fill_between(layers, mean - std, mean + std, color=f"C{colour % 10}", alpha=0.15)
 
 
+def _series_labels(keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """Labels of per-layer series keyed by (family, number of layers): the family, and its
+    layer count too where a grid gives one family several depths (their layers do not pair)."""
+    keys = sorted(set(keys))
+    depths: dict[str, set[int]] = defaultdict(set)
+    for family, layers in keys:
+        depths[family].add(layers)
+    return {
+        (family, layers): family if len(depths[family]) == 1 else f"{family}, {layers} layers"
+        for family, layers in keys
+    }
+
+
 def _srr_curves(records: Sequence[RunRecord], path: Path) -> bytes | None:
-    # preset -> family -> per-model curves
-    by_preset: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(
+    # preset -> (family, layers) -> per-model curves
+    by_preset: dict[str, dict[tuple[str, int], list[Mapping[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for r in records:
         if r.srr_profile:
             family = str(r.hparams.get("family", r.srr_profile.get("family", "model")))
             for preset, curves in _curves_of(r.srr_profile).items():
-                by_preset[preset][family].append(curves)
+                layers = len(next(iter(curves.values()), []))
+                by_preset[preset][(family, layers)].append(curves)
     if not by_preset:
         return None
     presets = sorted(by_preset)
     fig = _figure(16, 3.4 * len(presets))
     subplots = fig.subplots(len(presets), len(_SRR_PANELS), squeeze=False)
     for row, preset in zip(subplots, presets, strict=True):
+        labels = _series_labels(by_preset[preset])
         for ax, (key, title) in zip(row, _SRR_PANELS, strict=True):
-            for k, (family, profiles) in enumerate(sorted(by_preset[preset].items())):
+            for k, (series, profiles) in enumerate(sorted(by_preset[preset].items())):
                 values = np.array([p[key] for p in profiles if key in p], dtype=float)
                 if values.size:
-                    _mean_and_band(ax, values, k, family)
+                    _mean_and_band(ax, values, k, labels[series])
             ax.set_title(f"{title} [{preset}]", fontsize=9)
             ax.set_xlabel("layer")
             ax.xaxis.get_major_locator().set_params(integer=True)
@@ -286,23 +301,23 @@ def _layer_spectra(record: RunRecord) -> Mapping[str, Any] | None:
 def _spectrum_by_layer(records: Sequence[RunRecord], path: Path) -> bytes | None:
     """WeightWatcher's per-layer view: each summary against the layer, per family (mean +- std
     over the models; layers without a power-law fit left out of alpha's mean)."""
-    by_family: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_series: dict[tuple[str, int], list[Mapping[str, Any]]] = defaultdict(list)
     for r in records:
         spectra = _layer_spectra(r)
         if spectra is not None:
-            by_family[str(r.hparams.get("family", "model"))].append(spectra)
-    if not by_family:
+            family = str(r.hparams.get("family", "model"))
+            by_series[(family, len(spectra["layers"]))].append(spectra)
+    if not by_series:
         return None
+    labels = _series_labels(by_series)
     fig = _figure(16, 3.6)
     subplots = fig.subplots(1, len(_SPECTRUM_PANELS), squeeze=False)[0]
     for ax, (key, title) in zip(subplots, _SPECTRUM_PANELS, strict=True):
-        for k, (family, runs) in enumerate(sorted(by_family.items())):
-            depth = min(len(run[key]) for run in runs)
+        for k, (series, runs) in enumerate(sorted(by_series.items())):
             values = np.array(
-                [[math.nan if v is None else v for v in run[key][:depth]] for run in runs],
-                dtype=float,
+                [[math.nan if v is None else v for v in run[key]] for run in runs], dtype=float
             )
-            _mean_and_band(ax, values, k, family)
+            _mean_and_band(ax, values, k, labels[series])
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("weight tensor (in parameter order)")
         ax.xaxis.get_major_locator().set_params(integer=True)

@@ -18,7 +18,7 @@ from genlab.study.grid import RunSpec
 from genlab.study.store import RunRecord
 
 if TYPE_CHECKING:
-    from genlab.torch.measures import LayerSpectrum
+    from genlab.torch.measures import LayerSpectrum, ModelMeasures
 
 __all__ = ["RunFailedError", "run_one", "run_stack"]
 
@@ -135,27 +135,27 @@ def _measured_record(
     measures: MeasuresConfig,
     family: str,
     device: str,
+    measured: tuple[ModelMeasures, float] | None = None,
 ) -> RunRecord:
-    """Measure a trained model and make the record to store."""
+    """Measure a trained model and make the record to store; ``measured`` is its measures and
+    the seconds they took when they were computed with others (:func:`run_stack`)."""
     from genlab.torch.measures import MeasureSettings, measure_model
-    from genlab.torch.models import CRATE_VARIANTS
-    from genlab.torch.srr import SRR_PRESETS
     from genlab.torch.train import EpochRecord
 
-    started = time.perf_counter()
-    settings = MeasureSettings(**measures.settings)
-    # Per-layer curves under both presets; the SRR family's own measurement is shared with the
-    # preset it equals, so nothing is measured twice.
-    curves = tuple(SRR_PRESETS) if measures.srr and family in CRATE_VARIANTS else ()
-    measured = measure_model(
-        model,
-        data,
-        train_result=result,
-        names=measures.names,
-        seed=spec.seed,
-        settings=settings,
-        srr_presets=curves,
-    )
+    curves = _srr_curves(measures, family)
+    if measured is None:
+        started = time.perf_counter()
+        one = measure_model(
+            model,
+            data,
+            train_result=result,
+            names=measures.names,
+            seed=spec.seed,
+            settings=MeasureSettings(**measures.settings),
+            srr_presets=curves,
+        )
+        measured = (one, time.perf_counter() - started)
+    model_measures, measure_seconds = measured
     profile = None
     if curves:
         profile = {
@@ -165,21 +165,20 @@ def _measured_record(
                     key: getattr(srr, key).tolist()
                     for key in ("coding_rate", "compressed_coding_rate", "sparsity", "srr_measure")
                 }
-                for preset, srr in measured.srr_profiles.items()
+                for preset, srr in model_measures.srr_profiles.items()
             },
         }
-    values = measured.values
-    measure_seconds = time.perf_counter() - started
+    values = model_measures.values
     history: dict[str, Any] = {
         field.name: [getattr(r, field.name) for r in result.history]
         for field in dataclasses.fields(EpochRecord)
     }
-    if measured.errors:
+    if model_measures.errors:
         # What a registered measure's function raised (its value is NaN): kept with the run.
-        history["measure_errors"] = dict(measured.errors)
-    if measured.spectra:
+        history["measure_errors"] = dict(model_measures.errors)
+    if model_measures.spectra:
         # The per-layer values behind the spectrum measures' means, for the report's plots.
-        history["layer_spectra"] = _layer_spectra_record(measured.spectra)
+        history["layer_spectra"] = _layer_spectra_record(model_measures.spectra)
     return RunRecord(
         run_id=spec.run_id,
         seed=spec.seed,
@@ -198,6 +197,16 @@ def _measured_record(
         n_train=len(data.train),
         n_test=len(data.test),
     )
+
+
+def _srr_curves(measures: MeasuresConfig, family: str) -> tuple[str, ...]:
+    """The presets whose per-layer SRR curves a run stores: both, for a CRATE with SRR on (the
+    SRR family's own measurement is shared with the preset it equals: nothing is measured
+    twice)."""
+    from genlab.torch.models import CRATE_VARIANTS
+    from genlab.torch.srr import SRR_PRESETS
+
+    return tuple(SRR_PRESETS) if measures.srr and family in CRATE_VARIANTS else ()
 
 
 def run_stack(
@@ -228,7 +237,7 @@ def _train_stack_and_measure(
     threads: int | None,
     progress: Callable[[str, int, int], None] | None,
 ) -> list[RunRecord]:
-    from genlab.torch.measures import load_plugins
+    from genlab.torch.measures import MeasureSettings, load_plugins, measure_models
     from genlab.torch.stack import StackError, train_stack
     from genlab.torch.train import EpochRecord, train
 
@@ -250,7 +259,25 @@ def _train_stack_and_measure(
             train(model, data, config, progress=functools.partial(on_epoch, i))
             for i, (model, data, config, _) in enumerate(prepared)
         ]
+    measured: list[tuple[ModelMeasures, float] | None] = [None] * len(specs)
+    if device.startswith("cuda"):
+        # The flatness searches of the stack as one computation. On a CPU they go model by
+        # model: a vmapped pass over a stack was no faster there (benches/bench_study.py).
+        started = time.perf_counter()
+        together = measure_models(
+            models,
+            [p[1] for p in prepared],
+            train_results=results,
+            names=measures.names,
+            seeds=[spec.seed for spec in specs],
+            settings=MeasureSettings(**measures.settings),
+            srr_presets=_srr_curves(measures, prepared[0][3]),
+        )
+        share = (time.perf_counter() - started) / len(specs)
+        measured = [(m, share) for m in together]
     return [
-        _measured_record(spec, model, data, result, measures, family, device)
-        for spec, (model, data, _, family), result in zip(specs, prepared, results, strict=True)
+        _measured_record(spec, model, data, result, measures, family, device, done)
+        for spec, (model, data, _, family), result, done in zip(
+            specs, prepared, results, measured, strict=True
+        )
     ]

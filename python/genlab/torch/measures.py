@@ -133,7 +133,9 @@ from genlab.spectrum import PowerLawFit, power_law_fit_many
 from genlab.torch._flatness import (
     FlatnessSearch,
     pacbayes_sigma,
+    pacbayes_sigma_stack,
     sharpness_alpha,
+    sharpness_alpha_stack,
     trainable_parameters,
 )
 from genlab.torch._modules import model_device
@@ -166,6 +168,7 @@ __all__ = [
     "load_plugins",
     "margins",
     "measure_model",
+    "measure_models",
     "pacbayes_sigma",
     "path_norm",
     "register_measure",
@@ -981,31 +984,42 @@ def _mag_bound(reference: Tensor, scale: float, inflation: float, ctx: _Context)
     return float(ratio.log().sum()) / 4 + math.log(ctx.m / scale) + 10
 
 
-def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str, float]:
-    """The init/orig bounds and the flatness of one search ("pacbayes" or "sharpness")."""
-    x, y = ctx.flatness_data()
-    s = ctx.settings
-    common: dict[str, Any] = {
+def _search_options(settings: MeasureSettings, family: str, magnitude: bool) -> dict[str, Any]:
+    """The keyword arguments of a flatness search ("pacbayes" or "sharpness") but the seed."""
+    s = settings
+    options: dict[str, Any] = {
         "magnitude_eps": s.magnitude_eps if magnitude else None,
         "target_drop": s.target_drop,
         "tolerance": s.tolerance,
         "search_depth": s.search_depth,
         "batch_size": s.batch_size,
-        "seed": ctx.seed,
     }
+    if family == "pacbayes":
+        return {**options, "draws": s.draws, "sigma_max": s.sigma_max}
+    return {**options, "ascent_steps": s.ascent_steps, "alpha_max": s.alpha_max}
+
+
+_SEARCHES = {"pacbayes": pacbayes_sigma, "sharpness": sharpness_alpha}
+_STACKED_SEARCHES = {"pacbayes": pacbayes_sigma_stack, "sharpness": sharpness_alpha_stack}
+
+
+def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str, float]:
+    """The init/orig bounds and the flatness of one search ("pacbayes" or "sharpness")."""
+
+    def search() -> float:
+        x, y = ctx.flatness_data()
+        options = _search_options(ctx.settings, family, magnitude)
+        return _SEARCHES[family](ctx.model, x, y, seed=ctx.seed, **options).scale
+
+    # The weights first: a mismatched initial state fails before the (long) search.
     w = ctx.flat(initial=False)
-    has_initial = ctx.initial_state is not None
-    dw = ctx.flat(initial=True) if has_initial else None
+    dw = ctx.flat(initial=True) if ctx.initial_state is not None else None
+    # measure_models fills this in for a whole stack of models at once.
+    scale = float(ctx.cached(("search", family, magnitude), search))
     log_2omega = math.log(2 * len(w))
     if family == "pacbayes":
-        scale = pacbayes_sigma(
-            ctx.model, x, y, draws=s.draws, sigma_max=s.sigma_max, **common
-        ).scale
         factor, inflation = 1.0, scale**2 + 1
     else:
-        scale = sharpness_alpha(
-            ctx.model, x, y, ascent_steps=s.ascent_steps, alpha_max=s.alpha_max, **common
-        ).scale
         factor, inflation = log_2omega, scale**2 + 4 * log_2omega
     prefix = f"{family}_mag" if magnitude else family
     # Without the initial weights, the bounds that use them are unavailable (NaN; the
@@ -1338,7 +1352,7 @@ def _warn_unavailable(missing: Mapping[str, str]) -> None:
         "measures unavailable (NaN): "
         + "; ".join(f"without {why}: {', '.join(names)}" for why, names in by_need.items()),
         MeasureUnavailableWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -1361,12 +1375,84 @@ def measure_model(
     family equal to a preset share its measurement). Arguments as :func:`compute_measures`;
     ``srr_presets`` names entries of :data:`genlab.torch.srr.SRR_PRESETS` ("crate", "output").
     """
-    initial_state = _initial_state_of(model, initial_state, train_result)
-    train_set, input_shape = _training_data(data)
-    if held_out is None and isinstance(data, DatasetSplit):
-        held_out = data.test
-    elif held_out is not None:
-        held_out, _ = _training_data(held_out)
+    wanted = _wanted(names)
+    presets = _presets(srr_presets)
+    ctx = _context(model, data, initial_state, train_result, held_out, seed, settings)
+    return _measure(ctx, wanted, presets)
+
+
+def measure_models(
+    models: Sequence[nn.Module],
+    data: Sequence[Any],
+    *,
+    train_results: Sequence[TrainResult | None] | None = None,
+    names: Iterable[str] | None = None,
+    seeds: Sequence[int],
+    settings: MeasureSettings | None = None,
+    srr_presets: Iterable[str] = (),
+) -> list[ModelMeasures]:
+    """:func:`measure_model` of several models of one architecture, the flatness searches of all
+    of them run together (:func:`~genlab.torch._flatness.pacbayes_sigma_stack`,
+    :func:`~genlab.torch._flatness.sharpness_alpha_stack`: one vmapped forward pass for the
+    models still searching, each model with its own data, seed, bisection and noise).
+
+    Each result is what :func:`measure_model` gives that model alone (``data[i]``,
+    ``train_results[i]``, ``seeds[i]``), to float rounding of the batched kernels. The other
+    measures (norms, margins, path-norm, SRR, optimization, Hessian, calibration, spectra) are
+    computed model by model: on a CPU one vmapped forward pass over a stack of small CRATEs was
+    no faster than the passes model by model (``benches/bench_study.py``), and those measures
+    cost milliseconds but for the Hessian's. Models whose parameters differ in shape are
+    searched one by one.
+
+    Raises
+    ------
+    ValueError
+        ``data``, ``train_results`` and ``seeds`` are not one per model; and as
+        :func:`measure_model`.
+    """
+    results = [None] * len(models) if train_results is None else list(train_results)
+    if not (len(models) == len(data) == len(results) == len(seeds)):
+        raise ValueError(
+            f"expected data, a train result and a seed per model, got {len(models)} models, "
+            f"{len(data)} data, {len(results)} train results and {len(seeds)} seeds"
+        )
+    wanted = _wanted(names)
+    presets = _presets(srr_presets)
+    contexts = [
+        _context(model, d, None, result, None, seed, settings)
+        for model, d, result, seed in zip(models, data, results, seeds, strict=True)
+    ]
+    shapes = {
+        tuple((n, tuple(p.shape)) for n, p in trainable_parameters(m).items()) for m in models
+    }
+    if len(contexts) > 1 and len(shapes) == 1:
+        _search_together(contexts, wanted)
+    return [_measure(ctx, wanted, presets) for ctx in contexts]
+
+
+def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> None:
+    """Run the flatness searches that ``wanted`` needs for all ``contexts`` as one stack and
+    put each model's scale where :func:`_flatness_measures` looks for it."""
+    groups = {_computed_by(_base_name(n)) for n in wanted if n in MEASURES}
+    first = contexts[0]
+    for family in ("pacbayes", "sharpness"):
+        for magnitude in (False, True):
+            group = f"{family}_mag" if magnitude else family
+            if group not in groups:
+                continue
+            data = [ctx.flatness_data() for ctx in contexts]
+            found = _STACKED_SEARCHES[family](
+                [ctx.model for ctx in contexts],
+                [x for x, _ in data],
+                [y for _, y in data],
+                seeds=[ctx.seed for ctx in contexts],
+                **_search_options(first.settings, family, magnitude),
+            )
+            for ctx, search in zip(contexts, found, strict=True):
+                ctx.cached(("search", family, magnitude), lambda scale=search.scale: scale)
+
+
+def _wanted(names: Iterable[str] | None) -> list[str]:
     wanted = list(MEASURES) if names is None else list(names)
     unknown = [n for n in wanted if n not in MEASURES]
     if unknown:
@@ -1374,10 +1460,33 @@ def measure_model(
             f"names: unknown measure(s) {', '.join(map(repr, unknown))}; see "
             "genlab.torch.measures.MEASURES for the accepted names"
         )
+    return wanted
+
+
+def _presets(srr_presets: Iterable[str]) -> list[str]:
     presets = list(srr_presets)
     for preset in presets:
         check_choice(preset, "srr_presets", tuple(SRR_PRESETS))
-    ctx = _Context(
+    return presets
+
+
+def _context(
+    model: nn.Module,
+    data: Any,
+    initial_state: Mapping[str, Tensor] | None,
+    train_result: TrainResult | None,
+    held_out: Any,
+    seed: int,
+    settings: MeasureSettings | None,
+) -> _Context:
+    """The checked inputs of one model's measurement."""
+    initial_state = _initial_state_of(model, initial_state, train_result)
+    train_set, input_shape = _training_data(data)
+    if held_out is None and isinstance(data, DatasetSplit):
+        held_out = data.test
+    elif held_out is not None:
+        held_out, _ = _training_data(held_out)
+    return _Context(
         model,
         train_set,
         input_shape,
@@ -1387,6 +1496,10 @@ def measure_model(
         train_result,
         held_out,
     )
+
+
+def _measure(ctx: _Context, wanted: Sequence[str], presets: Sequence[str]) -> ModelMeasures:
+    """The measures ``wanted`` (and SRR profiles under ``presets``) of one model."""
     values: dict[str, float] = {}
     built_in = [n for n in wanted if n not in _REGISTERED_FUNCTIONS]
     missing = {n: why for n in built_in if (why := _missing(n, ctx)) is not None}
@@ -1409,7 +1522,7 @@ def measure_model(
             f"size-adjusted measures of negative values are NaN (sqrt(v / m) is not real): "
             f"{', '.join(negative)}",
             DegenerateDataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     gamma = ctx.gamma_if_computed()
     if gamma is not None and gamma <= 0 and any(_base_name(n) in _MARGIN_DEPENDENT for n in wanted):
@@ -1417,7 +1530,7 @@ def measure_model(
             f"the margin gamma (10th-percentile training margin) is {gamma:.4g} <= 0, so the "
             "measures that divide by gamma^2 are NaN; the model does not fit its training set",
             DegenerateDataWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     spectrum_measured = any(_computed_by(_base_name(n)) == "spectrum" for n in computable)
     return ModelMeasures(
@@ -1459,7 +1572,7 @@ def _registered_measures(
             "registered measure(s) raised, their values are NaN: "
             + "; ".join(f"{n}: {e}" for n, e in errors.items()),
             MeasureFailedWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return errors
 

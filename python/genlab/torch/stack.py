@@ -47,7 +47,7 @@ from genlab.torch.train import (
     _train_result,
 )
 
-__all__ = ["StackError", "train_stack"]
+__all__ = ["SHARED_FIELDS", "StackError", "model_bytes", "stack_sizes", "train_stack"]
 
 #: TrainConfig fields every model of a stack must share (they shape the computation).
 SHARED_FIELDS = (
@@ -387,14 +387,105 @@ class _Stack:
         self.count = len(keep)
 
 
+# Optimizer state tensors per parameter tensor (momentum buffer; Adam's two moments).
+_STATE_TENSORS = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+
+def _activation_bytes(saved: Sequence[Tensor], parameters: Sequence[Tensor]) -> int:
+    """Bytes of the tensors autograd saved, each storage once (the largest view of it counts),
+    the parameters' own storages left out (they are counted as parameters)."""
+    own = {p.untyped_storage().data_ptr() for p in parameters}
+    largest: dict[int, int] = {}
+    for t in saved:
+        storage = t.untyped_storage().data_ptr()
+        if storage not in own:
+            largest[storage] = max(largest.get(storage, 0), t.numel() * t.element_size())
+    return sum(largest.values())
+
+
+def model_bytes(model: nn.Module, data: DatasetSplit, config: TrainConfig) -> int:
+    """Memory one model takes in a stack: its parameters with their gradients and optimizer
+    state, its own copy of the training and test data, and the activations one training step
+    keeps for its backward pass (measured: the tensors autograd saves in one forward pass of a
+    batch, run on the CPU).
+    """
+    parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    state = (2 + _STATE_TENSORS[config.optimizer]) * parameter_bytes
+    data_bytes = sum(
+        t.numel() * t.element_size()
+        for part in (data.train, data.test)
+        for t in getattr(part, "tensors", ())
+    )
+    saved: list[Tensor] = []
+
+    def keep(t: Tensor) -> Tensor:
+        saved.append(t)
+        return t
+
+    probe = copy.deepcopy(model).cpu().train()
+    batch = data.train.tensors[0][: config.batch_size]  # type: ignore[attr-defined]
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        probe(batch.cpu())
+    return state + data_bytes + _activation_bytes(saved, list(probe.parameters()))
+
+
+def _free_bytes(device: torch.device) -> int | None:
+    """Free memory of ``device`` now (None when it cannot be read)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def stack_sizes(
+    models: Sequence[nn.Module],
+    data: Sequence[DatasetSplit],
+    configs: Sequence[TrainConfig],
+    *,
+    memory_limit: int | None = None,
+) -> list[int]:
+    """How :func:`train_stack` splits ``models`` so that each stack fits in memory: the sizes of
+    the consecutive stacks it trains one after the other.
+
+    A stack holds as many models as ``memory_limit`` bytes allow at :func:`model_bytes` each
+    (at least one); ``memory_limit=None`` takes half the device's free memory (CUDA:
+    ``torch.cuda.mem_get_info``; CPU: ``MemAvailable``), leaving the rest to the evaluation
+    passes, the measurements and other workers. One model that does not fit alone is still
+    trained, as :func:`genlab.torch.train.train` would.
+    """
+    _check_stack(models, data, configs)
+    if memory_limit is None:
+        free = _free_bytes(_resolve_device(configs[0]))
+        if free is None:
+            return [len(models)]
+        memory_limit = free // 2
+    if isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1:
+        raise ValueError(f"memory_limit: expected a positive number of bytes, got {memory_limit!r}")
+    per_model = model_bytes(models[0], data[0], configs[0])
+    fits = max(1, memory_limit // max(per_model, 1))
+    full, rest = divmod(len(models), fits)
+    return [fits] * full + ([rest] if rest else [])
+
+
 def train_stack(
     models: Sequence[nn.Module],
     data: Sequence[DatasetSplit],
     configs: Sequence[TrainConfig],
     *,
     progress: Callable[[int, EpochRecord], None] | None = None,
+    memory_limit: int | None = None,
 ) -> list[TrainResult]:
     """Train ``models`` (one architecture) in place as one stacked computation.
+
+    When the whole stack would not fit in memory it is split (:func:`stack_sizes`) and the
+    parts train one after the other; each model's result is the same either way.
 
     Parameters
     ----------
@@ -406,6 +497,8 @@ def train_stack(
         Each model's settings; :data:`SHARED_FIELDS` must be equal across the stack.
     progress : callable, optional
         Called with ``(model index, EpochRecord)`` as each model finishes an epoch.
+    memory_limit : int, optional
+        Bytes one stack may take (:func:`stack_sizes`); None: half the device's free memory.
 
     Returns
     -------
@@ -417,7 +510,26 @@ def train_stack(
     StackError
         Models or configs that cannot share a stack (the message names what differs).
     """
-    _check_stack(models, data, configs)
+    sizes = stack_sizes(models, data, configs, memory_limit=memory_limit)
+    results: list[TrainResult] = []
+    for size in sizes:
+        start = len(results)
+        part = slice(start, start + size)
+
+        def report(index: int, record: EpochRecord, offset: int = start) -> None:
+            if progress is not None:
+                progress(offset + index, record)
+
+        results += _train_one_stack(models[part], data[part], configs[part], report)
+    return results
+
+
+def _train_one_stack(
+    models: Sequence[nn.Module],
+    data: Sequence[DatasetSplit],
+    configs: Sequence[TrainConfig],
+    progress: Callable[[int, EpochRecord], None],
+) -> list[TrainResult]:
     device = _resolve_device(configs[0])
     started = time.perf_counter()
     initial = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in models]
@@ -428,8 +540,7 @@ def train_stack(
         epoch += 1
         for index, record in stack.epoch(epoch):
             histories[index].append(record)
-            if progress is not None:
-                progress(index, record)
+            progress(index, record)
     results = []
     for i, model in enumerate(models):
         model.load_state_dict(stack.final_params[i], strict=False)
