@@ -10,8 +10,10 @@ time", is ``stack = 1``, the path the default study takes. Models per minute = 3
 ratio table's ratio is their ratio.
 
 Also timed, to say where the time goes: one optimizer step (forward and backward, batch 64) of
-32 of these models as one vmapped stack against 32 single-model steps, and one evaluation
-forward pass (256 examples) the same two ways.
+32 of these models as one vmapped stack against 32 single-model steps, one evaluation forward
+pass (256 examples) the same two ways, and one model's forward and backward pass on 1024
+examples at once against 16 batches of 64 (per-step overhead would make the large batch far
+faster).
 
 Run: ``bash scripts/bench.sh benches/bench_study.py`` (about 8 minutes on 2 cores).
 """
@@ -111,6 +113,31 @@ def test_bench_stacked_step(run_case: Callable[..., Any], impl: str, what: str) 
         f"{what} of {MODELS} digits CRATEs (1 thread)",
         impl,
         stacked if impl == "genlab" else one_by_one,
+        rounds=10,
+        warmup=2,
+    )
+
+
+@pytest.mark.parametrize("impl", ["genlab", "16 steps of 64"])
+def test_bench_one_large_batch(run_case: Callable[..., Any], impl: str) -> None:
+    """Is a step's time per-step overhead? One model's forward and backward on 1024 examples at
+    once against 16 batches of 64: if overhead dominated, the large batch would be far faster."""
+    torch.set_num_threads(1)
+    model = _zoo()[0]
+    x = torch.randn(1024, 1, 8, 8)
+    y = torch.randint(0, 10, (1024,))
+
+    def large() -> None:
+        F.cross_entropy(model(x), y).backward()
+
+    def small() -> None:
+        for start in range(0, 1024, 64):
+            F.cross_entropy(model(x[start : start + 64]), y[start : start + 64]).backward()
+
+    run_case(
+        "forward + backward of one digits CRATE on 1024 examples (1 thread)",
+        impl,
+        large if impl == "genlab" else small,
         rounds=10,
         warmup=2,
     )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU: run genlab's CUDA tests and time (a) the digits CRATE zoo,
-# (b) an SRR-regularized training step against plain cross-entropy, (c) tensor attention forward +
-# backward by method; write docs/results/gpu.md (and $OUT/gpu.md when OUT is set). Under 8 minutes
-# on an H200. Without a GPU it says so and exits 0.
+# On a machine with an NVIDIA GPU: run genlab's CUDA tests and time (a) the digits CRATE zoo, one
+# model at a time and stacked, (b) an SRR-regularized training step against plain cross-entropy,
+# (c) tensor attention forward + backward by method; write docs/results/gpu.md (and $OUT/gpu.md
+# when OUT is set). Meant to take under 8 minutes on an H200 (not yet run on one). Without a GPU it
+# says so and exits 0.
 #
 # genlab comes from, in this order: a wheel given as the first argument, a wheel in .whl/ or
 # target/wheels/, or the checkout built with maturin (needs Rust). Python packages come from the
@@ -39,7 +40,8 @@ nvidia-smi -L
 
 echo "== CUDA tests"
 cuda_files=(tests/test_torch_train.py tests/test_torch_rate.py tests/test_torch_attention.py
-  tests/test_torch_srr.py tests/test_measures_any_model.py)
+  tests/test_torch_srr.py tests/test_measures_any_model.py tests/test_torch_stack.py
+  tests/test_torch_measure_stack.py)
 set +e
 "$PYTHON" -m pytest -q -p no:cacheprovider -m cuda -o addopts="" "${cuda_files[@]}" \
   2>&1 | tee "$site/tests.log"

@@ -1,7 +1,7 @@
 """GPU timings for docs/results/gpu.md (run by scripts/gpu-check.sh on a machine with a CUDA GPU).
 
-(a) models per minute of the digits CRATE zoo trained on the GPU, one model at a time (the path
-    the study takes today); (b) one training step of a CRATE with the SRR regularizer
+(a) models per minute of the digits CRATE zoo trained and measured on the GPU (the default
+    study's architecture and measures), one model at a time and as one stack of many; (b) one training step of a CRATE with the SRR regularizer
     (random-layer, as Hu et al. train) against plain cross-entropy; (c) tensor attention forward
     + backward by method. Every timing synchronizes the GPU, takes the median of repeated runs
     after warm-up, and the page names the GPU, torch and the command.
@@ -12,24 +12,28 @@ Usage: ``python scripts/gpu_check.py --tests "SUMMARY" --out docs/results/gpu.md
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 import genlab
+from genlab.study.config import load_config
 from genlab.torch.attention import tensor_attention
 from genlab.torch.data import load_dataset
+from genlab.torch.measures import MeasureSettings, measure_model, measure_models
 from genlab.torch.models import build_model
 from genlab.torch.srr import srr_penalty
+from genlab.torch.stack import train_stack
 from genlab.torch.train import TrainConfig, train
 
 DEVICE = torch.device("cuda")
+STUDY = Path(__file__).resolve().parents[1] / "examples" / "digits-crate.toml"
 
 
 def median_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 3) -> float:
@@ -45,30 +49,63 @@ def median_seconds(fn: Callable[[], object], *, repeats: int, warmup: int = 3) -
     return statistics.median(times)
 
 
-def zoo_models_per_minute(models: int, epochs: int) -> tuple[float, float]:
-    """(models per minute, mean test accuracy) of digits CRATEs trained one after another."""
-    data = load_dataset("digits", train_size=800)
-    config = TrainConfig(
-        optimizer="adam", lr=3e-3, batch_size=64, epochs=epochs, ce_target=0.01, device="cuda"
-    )
-    started = time.perf_counter()
-    accuracies = []
-    for seed in range(models):
-        model = build_model(
+def _zoo(count: int, device: str) -> tuple[list[torch.nn.Module], Any, list[TrainConfig]]:
+    """``count`` digits CRATEs of the default study's architecture (depth 3, 400 digits), each
+    its own seed and a learning rate of the study's two."""
+    data = load_dataset("digits", train_size=400)
+    study = load_config(STUDY)
+    models = [
+        build_model(
             "crate",
             num_classes=10,
             input_shape=data.input_shape,
             seed=seed,
-            dim=32,
-            depth=3,
-            heads=4,
-            patch_size=2,
+            **{**study.model, "depth": 3},
         )
-        result = train(model, data, dataclasses.replace(config, seed=seed))
-        accuracies.append(result.test_accuracy)
+        for seed in range(count)
+    ]
+    configs = [
+        TrainConfig(
+            **{**study.train, "lr": (0.005, 0.01)[seed % 2], "seed": seed, "device": device}
+        )
+        for seed in range(count)
+    ]
+    return models, data, configs
+
+
+def zoo_models_per_minute(count: int, stacked: bool) -> tuple[float, float]:
+    """(models per minute, mean test accuracy) of training and measuring ``count`` digits
+    CRATEs on the GPU with the default study's measures: one after another (``train``,
+    ``measure_model``) or as one stack (``train_stack``, ``measure_models``)."""
+    models, data, configs = _zoo(count, "cuda")
+    settings = MeasureSettings(**load_config(STUDY).measures.settings)
+    presets = ("crate", "output")
+    started = time.perf_counter()
+    if stacked:
+        results = train_stack(models, [data] * count, configs)
+        measure_models(
+            models,
+            [data] * count,
+            train_results=results,
+            seeds=list(range(count)),
+            settings=settings,
+            srr_presets=presets,
+        )
+    else:
+        results = []
+        for seed, (model, config) in enumerate(zip(models, configs, strict=True)):
+            results.append(train(model, data, config))
+            measure_model(
+                model,
+                data,
+                train_result=results[-1],
+                seed=seed,
+                settings=settings,
+                srr_presets=presets,
+            )
     torch.cuda.synchronize()
     minutes = (time.perf_counter() - started) / 60
-    return models / minutes, statistics.mean(accuracies)
+    return count / minutes, statistics.mean(r.test_accuracy for r in results)
 
 
 def srr_step_times(batch: int, dim: int, depth: int) -> tuple[float, float]:
@@ -137,7 +174,8 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("gpu_check: torch sees no CUDA GPU")
     name = torch.cuda.get_device_name(0)
-    rate, accuracy = zoo_models_per_minute(args.models, epochs=100)
+    one_rate, one_accuracy = zoo_models_per_minute(args.models, stacked=False)
+    stacks = {n: zoo_models_per_minute(n, stacked=True) for n in (args.models, 4 * args.models)}
     plain, regularized = srr_step_times(batch=128, dim=192, depth=6)
     attention = attention_times(n=512, d=4, heads=8)
     lines = [
@@ -150,9 +188,15 @@ def main() -> None:
         "",
         "| timing | value |",
         "|---|---:|",
-        f"| (a) digits CRATE zoo, one model at a time (dim 32, depth 3, 800 digits, Adam to CE "
-        f"0.01, at most 100 epochs; {args.models} models, mean test accuracy {accuracy:.3f}) | "
-        f"{rate:.1f} models per minute |",
+        f"| (a) digits CRATE zoo trained and measured one model at a time ({args.models} models; "
+        f"mean test accuracy {one_accuracy:.3f}) | {one_rate:.1f} models per minute |",
+    ]
+    for count, (rate, accuracy) in stacks.items():
+        lines.append(
+            f"| (a) the same zoo as one stack of {count} models (mean test accuracy "
+            f"{accuracy:.3f}) | {rate:.1f} models per minute ({rate / one_rate:.1f}x) |"
+        )
+    lines += [
         f"| (b) one Adam step, CRATE dim 192 depth 6 on 32 x 32 x 3 inputs, batch 128: CE | "
         f"{plain * 1e3:.2f} ms |",
         f"| (b) the same step with CE + 0.1 SRR (one random layer) | {regularized * 1e3:.2f} ms "
@@ -165,9 +209,11 @@ def main() -> None:
         )
     lines += [
         "",
-        "Medians of repeated runs after warm-up, the GPU synchronized around each. The zoo is "
-        "trained by `genlab.torch.train.train`, one model after another (the stacked path of "
-        "issue 16 is not built yet).",
+        "Medians of repeated runs after warm-up, the GPU synchronized around each. The zoo: "
+        "`examples/digits-crate.toml`'s CRATE at depth 3 on 400 digits, learning rates 0.005 "
+        "and 0.01, Adam to cross-entropy 0.01 within 100 epochs, then every measure with the "
+        "study's settings; one at a time is `train` + `measure_model`, a stack is "
+        "`train_stack` + `measure_models` (the flatness searches of the whole stack together).",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,6 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet "maturin>=1.7,<2"
 maturin develop --quiet --release --extras torch
 
-step "The digits study: 4 CRATE variants x 2 learning rates x 2 training-set sizes x 4 seeds"
+step "The digits study: 4 CRATE variants x 2 depths x 2 learning rates x 2 training-set sizes x 8 seeds"
 # Resumable: rerunning skips the models already in runs/digits-crate. Ends with the report's path.
 genlab study run examples/digits-crate.toml --out runs/digits-crate "$@"

@@ -254,6 +254,40 @@ def test_report_files(tmp_path):
     assert len(csv_lines) == 1 + len(table.rows)
 
 
+def test_a_grid_of_depths_gets_one_series_per_family_and_depth(tmp_path):
+    """Per-layer curves of models of different depths do not pair layer by layer: the SRR and
+    spectrum figures draw one series per (family, depth), labelled with the depth."""
+    from genlab.study import report
+
+    records = []
+    for r in synthetic_records():
+        layers = 2 if r.seed == 0 else 3
+        curves = {
+            key: list(values)[:layers] for key, values in r.srr_profile.items() if key != "family"
+        }
+        spectra = {
+            "layers": [f"w{i}" for i in range(layers)],
+            **{key: [1.5] * layers for key, _ in report._SPECTRUM_PANELS},
+        }
+        records.append(
+            dataclasses.replace(
+                r,
+                hparams={**r.hparams, "depth": layers},
+                srr_profile={"family": r.hparams["family"], "curves": {"crate": curves}},
+                history={"layer_spectra": spectra},
+            )
+        )
+    keys = {(str(r.hparams["family"]), int(r.hparams["depth"])) for r in records}
+    assert report._series_labels(keys)[("crate", 2)] == "crate, 2 layers"
+    assert report._series_labels({("crate", 3), ("crate-n", 2)}) == {
+        ("crate", 3): "crate",
+        ("crate-n", 2): "crate-n",
+    }
+    for draw, name in ((report._srr_curves, "srr.png"), (report._spectrum_by_layer, "s.png")):
+        assert draw(records, tmp_path / name) is not None
+        assert (tmp_path / name).stat().st_size > 0
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

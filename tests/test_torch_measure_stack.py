@@ -21,8 +21,6 @@ from genlab.torch.measures import (  # noqa: E402
     MeasureSettings,
     measure_model,
     measure_models,
-)
-from genlab.torch._flatness import (  # noqa: E402
     pacbayes_sigma,
     pacbayes_sigma_stack,
     sharpness_alpha,
@@ -98,9 +96,7 @@ def test_stacked_sharpness_search_gives_each_model_its_own_search(trained, magni
             sharpness_alpha(m, x, y, seed=s, batch_size=50, **options)
             for m, x, y, s in zip(models, xs, ys, (1, 2, 3), strict=True)
         ]
-        together = sharpness_alpha_stack(
-            models, xs, ys, seeds=[1, 2, 3], batch_size=50, **options
-        )
+        together = sharpness_alpha_stack(models, xs, ys, seeds=[1, 2, 3], batch_size=50, **options)
     assert together == alone
 
 
@@ -201,3 +197,19 @@ def test_measure_models_errors(trained) -> None:
         measure_models(models, data[:2], train_results=results, seeds=[0, 1, 2])
     with pytest.raises(ValueError, match="unknown measure"):
         measure_models(models, data, seeds=[0, 1, 2], names=["banana"])
+
+
+@pytest.mark.cuda
+def test_stacked_searches_on_cuda_match_each_model_alone(trained) -> None:
+    models, data, _ = trained
+    on_gpu = [copy.deepcopy(m).cuda() for m in models]
+    xs, ys = _inputs(data)
+    xs, ys = [x.cuda() for x in xs], [y.cuda() for y in ys]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        alone = [
+            pacbayes_sigma(m, x, y, seed=s, search_depth=6, draws=3)
+            for m, x, y, s in zip(on_gpu, xs, ys, (5, 6, 7), strict=True)
+        ]
+        together = pacbayes_sigma_stack(on_gpu, xs, ys, seeds=[5, 6, 7], search_depth=6, draws=3)
+    assert together == alone

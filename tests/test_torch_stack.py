@@ -195,3 +195,21 @@ def test_a_stack_that_does_not_fit_is_split_and_trains_the_same() -> None:
         assert a.train_loss == pytest.approx(b.train_loss, rel=1e-6), k
         for pa, pb in zip(models[k].parameters(), whole[k].parameters(), strict=True):
             torch.testing.assert_close(pa, pb, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.cuda
+def test_a_stack_trains_on_cuda_as_on_the_cpu() -> None:
+    """float64 on the GPU: the same weights and losses as the stack trained on the CPU."""
+    models, data = models_and_data("crate", [0, 1, 2])
+    configs = [
+        TrainConfig(optimizer="adam", lr=0.01, epochs=2, ce_target=None, seed=s, batch_size=32)
+        for s in range(3)
+    ]
+    on_cpu = clone(models)
+    expected = train_stack(on_cpu, data, configs)
+    got = train_stack(models, data, [dataclasses.replace(c, device="cuda") for c in configs])
+    for k, (a, b) in enumerate(zip(got, expected, strict=True)):
+        assert a.device.startswith("cuda")
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-6), k
+        for pa, pb in zip(models[k].parameters(), on_cpu[k].parameters(), strict=True):
+            torch.testing.assert_close(pa.cpu(), pb, rtol=1e-7, atol=1e-9)

@@ -170,9 +170,11 @@ __all__ = [
     "measure_model",
     "measure_models",
     "pacbayes_sigma",
+    "pacbayes_sigma_stack",
     "path_norm",
     "register_measure",
     "sharpness_alpha",
+    "sharpness_alpha_stack",
     "size_adjusted",
     "spectral_norm",
     "unregister_measure",
@@ -999,8 +1001,15 @@ def _search_options(settings: MeasureSettings, family: str, magnitude: bool) -> 
     return {**options, "ascent_steps": s.ascent_steps, "alpha_max": s.alpha_max}
 
 
-_SEARCHES = {"pacbayes": pacbayes_sigma, "sharpness": sharpness_alpha}
-_STACKED_SEARCHES = {"pacbayes": pacbayes_sigma_stack, "sharpness": sharpness_alpha_stack}
+# The flatness search of each family, for one model and for a stack of models.
+_SEARCHES: dict[str, Callable[..., FlatnessSearch]] = {
+    "pacbayes": pacbayes_sigma,
+    "sharpness": sharpness_alpha,
+}
+_STACKED_SEARCHES: dict[str, Callable[..., list[FlatnessSearch]]] = {
+    "pacbayes": pacbayes_sigma_stack,
+    "sharpness": sharpness_alpha_stack,
+}
 
 
 def _flatness_measures(ctx: _Context, family: str, magnitude: bool) -> dict[str, float]:
@@ -1449,7 +1458,7 @@ def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> Non
                 **_search_options(first.settings, family, magnitude),
             )
             for ctx, search in zip(contexts, found, strict=True):
-                ctx.cached(("search", family, magnitude), lambda scale=search.scale: scale)
+                ctx.cached(("search", family, magnitude), functools.partial(float, search.scale))
 
 
 def _wanted(names: Iterable[str] | None) -> list[str]:

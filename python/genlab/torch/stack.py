@@ -11,16 +11,24 @@ training it alone gives: the same weights, losses and milestones to float tolera
 float64). What differs: dropout masks are drawn for the whole stack (same distribution, other
 numbers), and float32 sums over a batch may round differently in the batched kernels.
 
-Not stacked (yet): SRR regularization, ``ce_check_every``, mixed precision, and models whose
-buffers change in training (BatchNorm's running statistics): :func:`train_stack` refuses them,
-and the caller trains those models one by one.
+Not stacked: SRR regularization, ``ce_check_every``, mixed precision, and models whose buffers
+change in training (BatchNorm's running statistics): :func:`train_stack` refuses them, and the
+caller trains those models one by one. A stack that would not fit in memory is split
+(:func:`stack_sizes`, from :func:`model_bytes`: parameters, gradients, optimizer state, each
+model's data and the activations a step keeps) and the parts train one after the other.
 
-Speed: on 2 CPU cores, 32 digits CRATEs (dim 32, depth 3) train 5 epochs in 13.4 to 13.7 s
-stacked against 19.5 to 21.5 s one by one (1.5x to 1.6x over three runs, in stacks of 8 and 32;
-``bash scripts/bench.sh benches/bench_stack.py``). One backward pass through the vmapped forward
-(rather than vmap of grad) and evaluation passes of ``eval_batch_size`` examples over the whole
-stack gave most of that; the model's layers are not batched yet. The study uses it with
-``[study] stack = N`` (:func:`genlab.study.executors.stack_units`).
+Speed. On 2 CPU cores stacking buys little for small CRATEs. 32 digits CRATEs (dim 32, depth
+3) train a fixed 5 epochs 1.5x to 1.6x faster stacked than one by one (``bash scripts/bench.sh
+benches/bench_stack.py``), but a whole study of 32 of them, trained to their cross-entropy
+target and measured, took 99 s in stacks of 8 against 93 s one by one (``bash scripts/bench.sh
+benches/bench_study.py``). The same benchmark says why: one training step of 32 stacked models
+cost as much as 32 one-model steps (1.0x), and a stacked evaluation pass twice as much (0.5x).
+The time goes to the work of small kernels (attention over 17 tokens, layer norms, elementwise
+ops), which a model axis does not shrink; per-step overhead is at most about a fifth of a step
+(1024 examples in one batch 73 ms, in 16 batches of 64 94 ms). On a GPU, where a
+small model leaves the device idle, a stack is the way to fill it (``scripts/gpu-check.sh``
+times both). The study uses it with ``[study] stack = N``
+(:func:`genlab.study.executors.stack_units`).
 """
 
 from __future__ import annotations
@@ -411,11 +419,10 @@ def model_bytes(model: nn.Module, data: DatasetSplit, config: TrainConfig) -> in
     """
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     state = (2 + _STATE_TENSORS[config.optimizer]) * parameter_bytes
-    data_bytes = sum(
-        t.numel() * t.element_size()
-        for part in (data.train, data.test)
-        for t in getattr(part, "tensors", ())
-    )
+    data_tensors: list[Tensor] = [
+        t for part in (data.train, data.test) for t in getattr(part, "tensors", ())
+    ]
+    data_bytes = sum(t.numel() * t.element_size() for t in data_tensors)
     saved: list[Tensor] = []
 
     def keep(t: Tensor) -> Tensor:

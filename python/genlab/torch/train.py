@@ -308,14 +308,16 @@ def _evaluate(model: nn.Module, batches: Batches, batch_size: int) -> tuple[floa
 def _build_optimizer(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     # fused: one kernel for all parameters (on 2 CPU cores, an Adam step of a digits CRATE took
     # 0.18 ms fused against 0.87 ms with the default per-tensor-list implementation).
-    options = {"lr": config.lr, "weight_decay": config.weight_decay, "fused": True}
+    lr, decay = config.lr, config.weight_decay
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, **options)
+        return torch.optim.SGD(params, lr=lr, weight_decay=decay, fused=True)
     if config.optimizer == "momentum":
-        return torch.optim.SGD(params, momentum=config.momentum, **options)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=config.momentum, weight_decay=decay, fused=True
+        )
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **options)
-    return torch.optim.AdamW(params, **options)
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=True)
 
 
 def _build_schedule(
