@@ -236,10 +236,10 @@ def test_an_exported_study_ranks_back_to_the_study_ranking(
         pytest.importorskip("pyarrow")
     out = tmp_path / f"results.{fmt}"
     assert main(["study", "export", str(PUBLISHED), "--format", fmt, "--out", str(out)]) == 0
-    assert "64 model(s) written" in capsys.readouterr().out
+    assert "256 model(s) written" in capsys.readouterr().out
     assert main(["study", "rank", str(PUBLISHED)]) == 0
     study = capsys.readouterr().out
-    command = ["rank", str(out), "--gap", "loss_gap", "--hparams", "family,lr,train_size"]
+    command = ["rank", str(out), "--gap", "loss_gap", "--hparams", "depth,family,lr,train_size"]
     assert main(command) == 0
     ranked = capsys.readouterr().out
     # The same rows, number for number (only the summary's wording of the gap differs).
@@ -257,7 +257,7 @@ def test_export_reads_a_study_while_it_is_being_written(tmp_path: Path) -> None:
     writer.execute("PRAGMA journal_mode=WAL")
     writer.execute("BEGIN IMMEDIATE")  # the runner's transaction, open
     writer.execute("UPDATE meta SET value = value WHERE key = 'config_name'")
-    assert export_study(tmp_path, tmp_path / "live.csv") == 64
+    assert export_study(tmp_path, tmp_path / "live.csv") == 256
     writer.execute("COMMIT")  # the writer was never blocked by the export
     writer.close()
 
