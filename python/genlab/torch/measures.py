@@ -141,7 +141,12 @@ from genlab.torch._flatness import (
 from genlab.torch._modules import model_device
 from genlab.torch.calibration import expected_calibration_error
 from genlab.torch.data import Batches, DatasetSplit
-from genlab.torch.hessian import hessian_top_eigenvalue, hessian_trace
+from genlab.torch.hessian import (
+    hessian_top_eigenvalue,
+    hessian_top_eigenvalue_stack,
+    hessian_trace,
+    hessian_trace_stack,
+)
 from genlab.torch.models import ISTA, CRATELayer, IntermediatesModel
 from genlab.torch.srr import (
     CONVENTIONS,
@@ -919,6 +924,11 @@ class _Context:
         x, y = self.cached("flatness_data", compute)
         return x, y
 
+    def hessian_data(self) -> tuple[Tensor, Tensor]:
+        """The Hessian measures' examples: the first of the flatness searches' seeded subset."""
+        x, y = self.flatness_data()
+        return x[: self.settings.hessian_samples], y[: self.settings.hessian_samples]
+
 
 def _norm_measures(ctx: _Context) -> dict[str, float]:
     weights = ctx.canonical_weights(initial=False)
@@ -1062,30 +1072,31 @@ def _optimization_measures(ctx: _Context) -> dict[str, float]:
     }
 
 
+def _hessian_options(settings: MeasureSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keyword arguments of the two Hessian estimates (top eigenvalue, trace) but the seed."""
+    s = settings
+    top = {"max_iterations": s.hessian_iterations, "tol": s.hessian_tol, "batch_size": s.batch_size}
+    trace = {
+        "max_samples": s.hessian_probes,
+        "min_samples": min(10, s.hessian_probes),
+        "tol": s.hessian_trace_tol,
+        "batch_size": s.batch_size,
+    }
+    return top, trace
+
+
 def _hessian_measures(ctx: _Context) -> dict[str, float]:
-    s = ctx.settings
-    x, y = ctx.flatness_data()  # the flatness searches' seeded subset; its first examples
-    x, y = x[: s.hessian_samples], y[: s.hessian_samples]
-    top = hessian_top_eigenvalue(
-        ctx.model,
-        x,
-        y,
-        max_iterations=s.hessian_iterations,
-        tol=s.hessian_tol,
-        seed=ctx.seed,
-        batch_size=s.batch_size,
-    )
-    trace = hessian_trace(
-        ctx.model,
-        x,
-        y,
-        max_samples=s.hessian_probes,
-        min_samples=min(10, s.hessian_probes),
-        tol=s.hessian_trace_tol,
-        seed=ctx.seed,
-        batch_size=s.batch_size,
-    )
-    return {"hessian_top_eigenvalue": top.value, "hessian_trace": trace.value}
+    def estimates() -> tuple[float, float]:
+        x, y = ctx.hessian_data()
+        top, trace = _hessian_options(ctx.settings)
+        return (
+            hessian_top_eigenvalue(ctx.model, x, y, seed=ctx.seed, **top).value,
+            hessian_trace(ctx.model, x, y, seed=ctx.seed, **trace).value,
+        )
+
+    # measure_models fills this in for a whole stack of models at once.
+    top, trace = ctx.cached("hessian", estimates)
+    return {"hessian_top_eigenvalue": top, "hessian_trace": trace}
 
 
 def _calibration_measures(ctx: _Context) -> dict[str, float]:
@@ -1400,18 +1411,18 @@ def measure_models(
     settings: MeasureSettings | None = None,
     srr_presets: Iterable[str] = (),
 ) -> list[ModelMeasures]:
-    """:func:`measure_model` of several models of one architecture, the flatness searches of all
-    of them run together (:func:`~genlab.torch._flatness.pacbayes_sigma_stack`,
-    :func:`~genlab.torch._flatness.sharpness_alpha_stack`: one vmapped forward pass for the
-    models still searching, each model with its own data, seed, bisection and noise).
+    """:func:`measure_model` of several models of one architecture, the flatness searches and
+    the Hessian estimates of all of them run together (:func:`pacbayes_sigma_stack`,
+    :func:`sharpness_alpha_stack`, :func:`~genlab.torch.hessian.hessian_top_eigenvalue_stack`,
+    :func:`~genlab.torch.hessian.hessian_trace_stack`: one vmapped pass for the models still
+    searching, each model with its own data, seed, bisection, noise and stopping).
 
     Each result is what :func:`measure_model` gives that model alone (``data[i]``,
     ``train_results[i]``, ``seeds[i]``), to float rounding of the batched kernels. The other
-    measures (norms, margins, path-norm, SRR, optimization, Hessian, calibration, spectra) are
-    computed model by model: on a CPU one vmapped forward pass over a stack of small CRATEs was
-    no faster than the passes model by model (``benches/bench_study.py``), and those measures
-    cost milliseconds but for the Hessian's. Models whose parameters differ in shape are
-    searched one by one.
+    measures (norms, margins, path-norm, SRR, optimization, calibration, spectra) are computed
+    model by model: they cost milliseconds. On a CPU a vmapped pass over a stack of small CRATEs
+    was no faster than the passes model by model (``benches/bench_study.py``), so the study
+    uses this on a GPU only. Models whose parameters differ in shape are measured one by one.
 
     Raises
     ------
@@ -1440,10 +1451,13 @@ def measure_models(
 
 
 def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> None:
-    """Run the flatness searches that ``wanted`` needs for all ``contexts`` as one stack and
-    put each model's scale where :func:`_flatness_measures` looks for it."""
+    """Run the flatness searches and Hessian estimates that ``wanted`` needs for all
+    ``contexts`` as one stack and put each model's result where :func:`_flatness_measures` and
+    :func:`_hessian_measures` look for it."""
     groups = {_computed_by(_base_name(n)) for n in wanted if n in MEASURES}
     first = contexts[0]
+    models = [ctx.model for ctx in contexts]
+    seeds = [ctx.seed for ctx in contexts]
     for family in ("pacbayes", "sharpness"):
         for magnitude in (False, True):
             group = f"{family}_mag" if magnitude else family
@@ -1451,14 +1465,22 @@ def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> Non
                 continue
             data = [ctx.flatness_data() for ctx in contexts]
             found = _STACKED_SEARCHES[family](
-                [ctx.model for ctx in contexts],
+                models,
                 [x for x, _ in data],
                 [y for _, y in data],
-                seeds=[ctx.seed for ctx in contexts],
+                seeds=seeds,
                 **_search_options(first.settings, family, magnitude),
             )
             for ctx, search in zip(contexts, found, strict=True):
                 ctx.cached(("search", family, magnitude), functools.partial(float, search.scale))
+    if "hessian" in groups:
+        data = [ctx.hessian_data() for ctx in contexts]
+        xs, ys = [x for x, _ in data], [y for _, y in data]
+        top, trace = _hessian_options(first.settings)
+        tops = hessian_top_eigenvalue_stack(models, xs, ys, seeds=seeds, **top)
+        traces = hessian_trace_stack(models, xs, ys, seeds=seeds, **trace)
+        for ctx, a, b in zip(contexts, tops, traces, strict=True):
+            ctx.cached("hessian", functools.partial(tuple, (a.value, b.value)))
 
 
 def _wanted(names: Iterable[str] | None) -> list[str]:
