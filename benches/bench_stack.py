@@ -1,8 +1,8 @@
 """Stacked training (genlab.torch.stack.train_stack) against training the same models one by one.
 
 Case: 32 digits CRATEs (dim 32, depth 3, 4 heads, 2 x 2 patches; 800 training digits; Adam, each
-model its own seed and learning rate), 5 epochs, float32, on the CPU, trained as one stack (stacks
-of 8 and 16 measured the same within noise: 1.5x and 1.4x). The "peer" is
+model its own seed and learning rate), 5 epochs, float32, on the CPU, trained as one stack (1.4x
+on 2026-12-05; stacks of 8 and 16 measured the same within noise before). The "peer" is
 genlab.torch.train.train called once per model, the path the study takes today.
 
 Run: ``bash scripts/bench.sh benches/bench_stack.py``.

@@ -18,8 +18,9 @@ caller trains those models one by one. A stack that would not fit in memory is s
 model's data and the activations a step keeps) and the parts train one after the other.
 
 Speed. On 2 CPU cores stacking buys little for small CRATEs. 32 digits CRATEs (dim 32, depth
-3) train a fixed 5 epochs 1.5x to 1.6x faster stacked than one by one (``bash scripts/bench.sh
-benches/bench_stack.py``), but a whole study of 32 of them, trained to their cross-entropy
+3) train a fixed 5 epochs 1.4x faster stacked than one by one (12.1 s against 17.2 s, ``bash
+scripts/bench.sh benches/bench_stack.py``, after train() moved to PyTorch's fused optimizers),
+but a whole study of 32 of them, trained to their cross-entropy
 target and measured, took 99 s in stacks of 8 against 93 s one by one (``bash scripts/bench.sh
 benches/bench_study.py``). The same benchmark says why: one training step of 32 stacked models
 cost as much as 32 one-model steps (1.0x), and a stacked evaluation pass twice as much (0.5x).
