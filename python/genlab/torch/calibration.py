@@ -15,14 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from genlab._validation import check_int
 from genlab.torch._modules import evaluation_mode, model_device
 from genlab.torch.data import Batches
 
-__all__ = ["expected_calibration_error"]
+__all__ = ["expected_calibration_error", "expected_calibration_error_of"]
 
 
 @torch.no_grad()
@@ -51,14 +51,35 @@ def expected_calibration_error(
     confidences, correct = [], []
     with evaluation_mode(model):
         for x, y in Batches(data, model_device(model)).iterate(batch_size):
-            probabilities = torch.softmax(model(x).double(), dim=1)
-            confidence, predicted = probabilities.max(dim=1)
-            confidences.append(confidence.cpu())
-            correct.append((predicted == y).double().cpu())
-    confidence, accuracy = torch.cat(confidences), torch.cat(correct)
+            confidence, right = top_label(model(x), y)
+            confidences.append(confidence)
+            correct.append(right)
+    return _ece(torch.cat(confidences), torch.cat(correct), bins)
+
+
+def _ece(confidence: Tensor, correct: Tensor, bins: int) -> float:
+    """ECE from each example's top-label confidence and correctness (float64, CPU)."""
+    n = len(confidence)
     # Bin b holds confidences in ((b - 1) / B, b / B]; a confidence is at least 1 / classes > 0.
     index = torch.clamp(torch.ceil(confidence * bins).long() - 1, 0, bins - 1)
     # sum_b (|B_b| / n) |mean acc - mean conf| = sum_b |sum acc - sum conf| / n
-    accuracy_sums = torch.bincount(index, weights=accuracy, minlength=bins)
+    accuracy_sums = torch.bincount(index, weights=correct, minlength=bins)
     confidence_sums = torch.bincount(index, weights=confidence, minlength=bins)
     return float((accuracy_sums - confidence_sums).abs().sum()) / n
+
+
+def top_label(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Each example's top-label confidence and whether that label is right (float64, on the
+    CPU), from logits (..., classes) and labels (...)."""
+    probabilities = torch.softmax(logits.double(), dim=-1)
+    confidence, predicted = probabilities.max(dim=-1)
+    return confidence.cpu(), (predicted == labels).double().cpu()
+
+
+def expected_calibration_error_of(logits: Tensor, labels: Tensor, *, bins: int = 15) -> float:
+    """:func:`expected_calibration_error` from logits already computed (one model's, (n,
+    classes), and its labels)."""
+    check_int(bins, "bins", minimum=1)
+    if len(labels) == 0:
+        raise ValueError("data: the held-out set is empty")
+    return _ece(*top_label(logits, labels), bins)

@@ -106,6 +106,7 @@ of :data:`genlab.torch.srr.SRR_PRESETS`). Measured on a seeded subset of
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -132,14 +133,15 @@ from genlab.errors import (
 from genlab.spectrum import PowerLawFit, power_law_fit_many
 from genlab.torch._flatness import (
     FlatnessSearch,
+    _Forward,
     pacbayes_sigma,
     pacbayes_sigma_stack,
     sharpness_alpha,
     sharpness_alpha_stack,
     trainable_parameters,
 )
-from genlab.torch._modules import model_device
-from genlab.torch.calibration import expected_calibration_error
+from genlab.torch._modules import evaluation_mode, model_device
+from genlab.torch.calibration import expected_calibration_error, expected_calibration_error_of
 from genlab.torch.data import Batches, DatasetSplit
 from genlab.torch.hessian import (
     hessian_top_eigenvalue,
@@ -156,7 +158,7 @@ from genlab.torch.srr import (
     SRRSettings,
     measure_srr,
 )
-from genlab.torch.train import TrainResult, gradient_noise
+from genlab.torch.train import TrainResult, gradient_noise, gradient_noise_stack
 
 __all__ = [
     "ADJUSTED_SUFFIX",
@@ -707,12 +709,17 @@ def margins(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 1024) 
     model.eval()
     out = []
     for xb, yb in Batches(dataset, device).iterate(batch_size):
-        logits = model(xb).double()
-        correct = logits.gather(1, yb[:, None]).squeeze(1)
-        others = logits.scatter(1, yb[:, None], float("-inf"))
-        out.append((correct - others.max(dim=1).values).cpu())
+        out.append(_margins_of(model(xb), yb).cpu())
     model.train(was_training)
     return torch.cat(out)
+
+
+def _margins_of(logits: Tensor, labels: Tensor) -> Tensor:
+    """``logit[y] - max_{j != y} logit[j]`` in float64, for logits (..., classes)."""
+    logits = logits.double()
+    correct = logits.gather(-1, labels[..., None]).squeeze(-1)
+    others = logits.scatter(-1, labels[..., None], float("-inf"))
+    return correct - others.max(dim=-1).values
 
 
 class _Affine(nn.Module):
@@ -1066,8 +1073,14 @@ def _optimization_measures(ctx: _Context) -> dict[str, float]:
     return {
         "steps_to_ce_0_1": math.nan if r is None else _optional(r.steps_to_ce_0_1),
         "steps_ce_0_1_to_0_01": math.nan if r is None else _optional(r.steps_ce_0_1_to_0_01),
-        "gradient_noise": gradient_noise(
-            ctx.model, ctx.train, ctx.settings.gradient_noise_batch_size
+        # measure_models fills this in for a whole stack of models at once.
+        "gradient_noise": float(
+            ctx.cached(
+                "gradient_noise",
+                lambda: gradient_noise(
+                    ctx.model, ctx.train, ctx.settings.gradient_noise_batch_size
+                ),
+            )
         ),
     }
 
@@ -1101,13 +1114,18 @@ def _hessian_measures(ctx: _Context) -> dict[str, float]:
 
 def _calibration_measures(ctx: _Context) -> dict[str, float]:
     assert ctx.held_out is not None, "expected_calibration_error ran without held-out data"
-    ece = expected_calibration_error(
-        ctx.model,
-        ctx.held_out,
-        bins=ctx.settings.calibration_bins,
-        batch_size=ctx.settings.batch_size,
-    )
-    return {"expected_calibration_error": ece}
+    held_out = ctx.held_out
+
+    def ece() -> float:
+        return expected_calibration_error(
+            ctx.model,
+            held_out,
+            bins=ctx.settings.calibration_bins,
+            batch_size=ctx.settings.batch_size,
+        )
+
+    # measure_models fills this in for a whole stack of models at once.
+    return {"expected_calibration_error": float(ctx.cached("calibration", ece))}
 
 
 # Eigenvalues of W^T W below this fraction of the largest are rank deficiency, not spectrum.
@@ -1418,11 +1436,13 @@ def measure_models(
     searching, each model with its own data, seed, bisection, noise and stopping).
 
     Each result is what :func:`measure_model` gives that model alone (``data[i]``,
-    ``train_results[i]``, ``seeds[i]``), to float rounding of the batched kernels. The other
-    measures (norms, margins, path-norm, SRR, optimization, calibration, spectra) are computed
-    model by model: they cost milliseconds. On a CPU a vmapped pass over a stack of small CRATEs
-    was no faster than the passes model by model (``benches/bench_study.py``), so the study
-    uses this on a GPU only. Models whose parameters differ in shape are measured one by one.
+    ``train_results[i]``, ``seeds[i]``), to float rounding of the batched kernels. The margin
+    gamma (every measure over the margin), the calibration error and the gradient noise also
+    come from passes over the whole stack when the models' data are of one size; the weight
+    norms, path-norm, SRR family and spectra are computed model by model (milliseconds each).
+    On a CPU a vmapped pass over a stack of small CRATEs was no faster than the passes model by
+    model (``benches/bench_study.py``), so the study uses this on a GPU only. Models whose
+    parameters differ in shape are measured one by one.
 
     Raises
     ------
@@ -1446,14 +1466,13 @@ def measure_models(
         tuple((n, tuple(p.shape)) for n, p in trainable_parameters(m).items()) for m in models
     }
     if len(contexts) > 1 and len(shapes) == 1:
-        _search_together(contexts, wanted)
+        _measure_together(contexts, wanted)
     return [_measure(ctx, wanted, presets) for ctx in contexts]
 
 
-def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> None:
-    """Run the flatness searches and Hessian estimates that ``wanted`` needs for all
-    ``contexts`` as one stack and put each model's result where :func:`_flatness_measures` and
-    :func:`_hessian_measures` look for it."""
+def _measure_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> None:
+    """Run the flatness searches, Hessian estimates and forward passes that ``wanted`` needs for
+    all ``contexts`` as one stack and put each model's result where the measures look for it."""
     groups = {_computed_by(_base_name(n)) for n in wanted if n in MEASURES}
     first = contexts[0]
     models = [ctx.model for ctx in contexts]
@@ -1473,6 +1492,7 @@ def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> Non
             )
             for ctx, search in zip(contexts, found, strict=True):
                 ctx.cached(("search", family, magnitude), functools.partial(float, search.scale))
+    _forward_passes_together(contexts, groups)
     if "hessian" in groups:
         data = [ctx.hessian_data() for ctx in contexts]
         xs, ys = [x for x, _ in data], [y for _, y in data]
@@ -1481,6 +1501,66 @@ def _search_together(contexts: Sequence[_Context], wanted: Sequence[str]) -> Non
         traces = hessian_trace_stack(models, xs, ys, seeds=seeds, **trace)
         for ctx, a, b in zip(contexts, tops, traces, strict=True):
             ctx.cached("hessian", functools.partial(tuple, (a.value, b.value)))
+
+
+def _whole(datasets: Sequence[Dataset[Any]], device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """Each dataset's examples in order, stacked ((M, n, ...), (M, n)); None when they differ
+    in size or shape."""
+    parts = []
+    for dataset in datasets:
+        xs, ys = zip(*Batches(dataset, device).iterate(4096), strict=True)
+        parts.append((torch.cat(xs), torch.cat(ys)))
+    if len({(tuple(x.shape), tuple(y.shape)) for x, y in parts}) > 1:
+        return None
+    return torch.stack([x for x, _ in parts]), torch.stack([y for _, y in parts])
+
+
+@torch.no_grad()
+def _stacked_logits(contexts: Sequence[_Context], x: Tensor) -> Tensor:
+    """Every model's logits on its own inputs (M, n, ...), in passes of ``batch_size``."""
+    forward = _Forward([ctx.model for ctx in contexts])
+    rows = range(len(contexts))
+    step = contexts[0].settings.batch_size
+    per_model = [trainable_parameters(ctx.model) for ctx in contexts]
+    params = {name: torch.stack([p[name] for p in per_model]) for name in per_model[0]}
+    with contextlib.ExitStack() as modes:
+        for ctx in contexts:
+            modes.enter_context(evaluation_mode(ctx.model))
+        parts = [forward(params, x[:, i : i + step], rows) for i in range(0, x.shape[1], step)]
+    return torch.cat(parts, dim=1)
+
+
+def _forward_passes_together(contexts: Sequence[_Context], groups: set[str]) -> None:
+    """The margin gamma, the calibration error and the gradient noise of all ``contexts`` from
+    passes over the whole stack, put where the measures look for them (skipped when the models'
+    data differ in size)."""
+    first = contexts[0]
+    s = first.settings
+    if groups & {"margin", "norms", "path"}:
+        train = _whole([ctx.train for ctx in contexts], first.device)
+        if train is not None:
+            x, y = train
+            gammas = torch.quantile(
+                _margins_of(_stacked_logits(contexts, x), y).cpu(), s.margin_quantile, dim=1
+            )
+            for ctx, gamma in zip(contexts, gammas.tolist(), strict=True):
+                ctx.cached("gamma", functools.partial(float, gamma))
+    if "calibration" in groups and all(ctx.held_out is not None for ctx in contexts):
+        held_out = _whole([ctx.held_out for ctx in contexts], first.device)  # type: ignore[misc]
+        if held_out is not None:
+            x, y = held_out
+            logits = _stacked_logits(contexts, x)
+            for i, ctx in enumerate(contexts):
+                value = expected_calibration_error_of(logits[i], y[i], bins=s.calibration_bins)
+                ctx.cached("calibration", functools.partial(float, value))
+    if "optimization" in groups:
+        train = _whole([ctx.train for ctx in contexts], first.device)
+        if train is not None:
+            noise = gradient_noise_stack(
+                [ctx.model for ctx in contexts], *train, s.gradient_noise_batch_size
+            )
+            for ctx, value in zip(contexts, noise, strict=True):
+                ctx.cached("gradient_noise", functools.partial(float, value))
 
 
 def _wanted(names: Iterable[str] | None) -> list[str]:

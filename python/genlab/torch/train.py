@@ -23,7 +23,7 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -33,9 +33,19 @@ from torch.utils.data import Dataset
 
 from genlab._validation import check_bool, check_choice, check_fraction, check_int, check_real
 from genlab.errors import InvalidArgumentError
+from genlab.torch._flatness import _chunks, _Forward
+from genlab.torch._modules import evaluation_mode
 from genlab.torch.data import Batches, DatasetSplit
 
-__all__ = ["EpochRecord", "TrainConfig", "TrainResult", "evaluate", "gradient_noise", "train"]
+__all__ = [
+    "EpochRecord",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "gradient_noise",
+    "gradient_noise_stack",
+    "train",
+]
 
 _OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 _SCHEDULES = ("none", "cosine", "step")
@@ -355,14 +365,61 @@ def gradient_noise(model: nn.Module, batches: Dataset[Any] | Batches, batch_size
         grads = torch.autograd.grad(F.cross_entropy(model(xb), yb), params)
         g = torch.cat([gr.reshape(-1) for gr in grads]).double()
         count += 1
-        if mean is None:
-            mean = g.clone()
-            continue
-        delta = g - mean
-        mean += delta / count
-        sum_sq += float(delta @ (g - mean))
+        mean, factors = _welford(mean, g, count)
+        if factors is not None:
+            sum_sq += float(factors[0] @ factors[1])
     model.train(was_training)
     return sum_sq / count if count else float("nan")
+
+
+def _welford(
+    mean: Tensor | None, g: Tensor, count: int
+) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+    """Welford's update of a running mean with its ``count``-th vector ``g``: the new mean and
+    the two factors ``g - old mean``, ``g - new mean`` whose product adds to the sum of squared
+    deviations (None for the first vector)."""
+    if mean is None:
+        return g.clone(), None
+    delta = g - mean
+    mean += delta / count
+    return mean, (delta, g - mean)
+
+
+def gradient_noise_stack(
+    models: Sequence[nn.Module], inputs: Tensor, targets: Tensor, batch_size: int
+) -> list[float]:
+    """:func:`gradient_noise` of several models of one architecture at once, each on its own
+    data (``inputs[i]``, ``targets[i]``, as many examples for every model, in order): one vmapped
+    forward and backward pass per mini-batch for the whole stack. Each value is the model's own,
+    to float rounding of the batched kernels and of the per-model sums.
+    """
+    names = [name for name, p in models[0].named_parameters() if p.requires_grad]
+    per_model = [dict(m.named_parameters()) for m in models]
+    params = [torch.stack([p[name].detach() for p in per_model]).requires_grad_() for name in names]
+    with contextlib.ExitStack() as modes:
+        for model in models:
+            modes.enter_context(evaluation_mode(model))
+        forward = _Forward(models)
+        rows = range(len(models))
+        n = targets.shape[1]
+        mean: Tensor | None = None
+        sum_sq = torch.zeros(len(models), dtype=torch.float64, device=targets.device)
+        count = 0
+        for xb, yb in _chunks(inputs, targets, batch_size):
+            if yb.shape[1] < batch_size and n >= batch_size:
+                break
+            logits = forward(dict(zip(names, params, strict=True)), xb, rows)
+            # Each model's mean over its batch, summed over models: each gradient is its own.
+            losses = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none")
+            grads = torch.autograd.grad(losses.reshape(yb.shape).mean(dim=1).sum(), params)
+            g = torch.cat([gr.flatten(1) for gr in grads], dim=1).double()
+            count += 1
+            mean, factors = _welford(mean, g, count)
+            if factors is not None:
+                sum_sq += (factors[0] * factors[1]).sum(dim=1)
+    if not count:
+        return [float("nan")] * len(models)
+    return [float(v) / count for v in sum_sq.tolist()]
 
 
 class _CEMilestones:
