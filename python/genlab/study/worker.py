@@ -216,15 +216,21 @@ def run_stack(
     device: str = "cpu",
     threads: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    measure_together: bool | None = None,
 ) -> list[RunRecord]:
     """Train the models of ``specs`` as one stack (:func:`genlab.torch.stack.train_stack`), then
-    measure each; runs that cannot share a stack train one by one instead.
+    measure them; runs that cannot share a stack train one by one instead.
 
-    ``progress`` receives (run_id, epoch, epochs). Raises :class:`RunFailedError` naming the
-    runs of the stack.
+    ``measure_together``: measure the stack with :func:`genlab.torch.measures.measure_models`
+    (its flatness searches, Hessian estimates and forward passes for all models at once) rather
+    than model by model; None does so on a GPU only (on a CPU a stacked pass was no faster,
+    ``benches/bench_study.py``). ``progress`` receives (run_id, epoch, epochs). Raises
+    :class:`RunFailedError` naming the runs of the stack.
     """
     try:
-        return _train_stack_and_measure(specs, measures, device, threads, progress)
+        return _train_stack_and_measure(
+            specs, measures, device, threads, progress, measure_together
+        )
     except Exception as exc:
         ids = ", ".join(s.run_id for s in specs)
         raise RunFailedError(f"stack of runs {ids} failed: {type(exc).__name__}: {exc}") from exc
@@ -236,12 +242,14 @@ def _train_stack_and_measure(
     device: str,
     threads: int | None,
     progress: Callable[[str, int, int], None] | None,
+    measure_together: bool | None,
 ) -> list[RunRecord]:
     from genlab.torch.measures import MeasureSettings, load_plugins, measure_models
     from genlab.torch.stack import StackError, train_stack
     from genlab.torch.train import EpochRecord, train
 
     device = _set_up(threads, device)
+    together = device.startswith("cuda") if measure_together is None else measure_together
     load_plugins(measures.plugins)
     prepared = [_prepare(spec, device) for spec in specs]
 
@@ -260,11 +268,9 @@ def _train_stack_and_measure(
             for i, (model, data, config, _) in enumerate(prepared)
         ]
     measured: list[tuple[ModelMeasures, float] | None] = [None] * len(specs)
-    if device.startswith("cuda"):
-        # The flatness searches of the stack as one computation. On a CPU they go model by
-        # model: a vmapped pass over a stack was no faster there (benches/bench_study.py).
+    if together:
         started = time.perf_counter()
-        together = measure_models(
+        stacked = measure_models(
             models,
             [p[1] for p in prepared],
             train_results=results,
@@ -274,7 +280,7 @@ def _train_stack_and_measure(
             srr_presets=_srr_curves(measures, prepared[0][3]),
         )
         share = (time.perf_counter() - started) / len(specs)
-        measured = [(m, share) for m in together]
+        measured = [(m, share) for m in stacked]
     return [
         _measured_record(spec, model, data, result, measures, family, device, done)
         for spec, (model, data, _, family), result, done in zip(
