@@ -357,26 +357,29 @@ def test_stack_units_group_what_can_share_a_stack() -> None:
     from genlab.study.executors import stack_units
     from genlab.study.grid import RunSpec
 
-    def spec(run_id: str, family: str, lr: float, seed: int, size: int = 200) -> RunSpec:
+    def spec(
+        run_id: str, family: str, lr: float, seed: int, size: int = 200, **train: object
+    ) -> RunSpec:
         return RunSpec(
             run_id=run_id,
             hparams={"family": family, "lr": lr},
             seed=seed,
             data={"name": "digits", "train_size": size, "seed": seed},
             model={"family": family, "dim": 16},
-            train={"optimizer": "adam", "lr": lr, "batch_size": 50},
+            train={"optimizer": "adam", "lr": lr, "batch_size": 50, **train},
         )
 
     specs = [
         spec("a", "crate", 0.01, 0),
         spec("b", "crate-n", 0.01, 0),
-        spec("c", "crate", 0.003, 1),
+        spec("c", "crate", 0.003, 1, schedule="cosine"),  # each model of a stack its own
         spec("d", "crate", 0.01, 2, size=400),  # another training-set size: its own stack
         spec("e", "crate", 0.003, 3),
+        spec("f", "crate", 0.003, 4, batch_size=32),  # a shared training option differs
     ]
     units = [[s.run_id for s in unit] for unit in stack_units(specs, 2)]
-    assert units == [["a", "c"], ["e"], ["b"], ["d"]]
-    assert [[s.run_id for s in u] for u in stack_units(specs, 1)] == [[x] for x in "acebd"]
+    assert units == [["a", "c"], ["e"], ["b"], ["d"], ["f"]]
+    assert [[s.run_id for s in u] for u in stack_units(specs, 1)] == [[x] for x in "abcdef"]
     with pytest.raises(ValueError, match="stack: expected a positive number"):
         stack_units(specs, 0)
 

@@ -239,7 +239,7 @@ def test_measure_models_takes_the_stacked_paths(trained, monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a one-model path ran inside measure_models")
 
-    for name in ("gradient_noise", "expected_calibration_error", "margins", "pacbayes_sigma"):
+    for name in ("gradient_noise", "expected_calibration_error", "margins"):
         monkeypatch.setattr(measures, name, refuse)
     monkeypatch.setitem(measures._SEARCHES, "pacbayes", refuse)
     monkeypatch.setitem(measures._SEARCHES, "sharpness", refuse)

@@ -67,26 +67,25 @@ def check_setup(executor: str, device: str, jobs: int) -> None:
             )
 
 
-# Training options each model of a stack may have its own (genlab.torch.stack.train_stack).
-_PER_MODEL_TRAIN = frozenset(
-    {"lr", "momentum", "weight_decay", "epochs", "step_epochs", "step_gamma", "ce_target", "seed"}
-)
-
-
 def stack_units(specs: Sequence[RunSpec], stack: int) -> list[list[RunSpec]]:
     """The runs in units of at most ``stack`` that can train as one stack: the same model
-    options, the same data options but for the seed and the label noise, and the same training
-    options but for those each model keeps (learning rate, weight decay, budget, target, ...).
-    In the order of ``specs`` within each group."""
+    options, the same data options but for the seed and the label noise, and the same values of
+    the training options a stack shares (:data:`genlab.torch.stack.SHARED_FIELDS`); in the
+    order of ``specs`` within each group. ``stack = 1``: one unit per run, in the order of
+    ``specs``."""
     if stack < 1:
         raise ValueError(f"stack: expected a positive number of models per stack, got {stack}")
+    if stack == 1:
+        return [[spec] for spec in specs]
+    from genlab.torch.stack import SHARED_FIELDS
+
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         key = json.dumps(
             [
                 dict(spec.model),
                 {k: v for k, v in spec.data.items() if k not in ("seed", "label_noise")},
-                {k: v for k, v in spec.train.items() if k not in _PER_MODEL_TRAIN},
+                {k: v for k, v in spec.train.items() if k in SHARED_FIELDS},
             ],
             sort_keys=True,
             default=str,

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from genlab.errors import NumericalWarning
+from genlab.torch._modules import evaluation_mode
 
 __all__ = [
     "FlatnessSearch",
@@ -214,10 +215,7 @@ def _search(
     """
     s = settings
     _check_search(inputs, targets, s)
-    was_training = [model.training for model in models]
-    for model in models:
-        model.eval()
-    try:
+    with evaluation_mode(*models):
         per_model = [trainable_parameters(model) for model in models]
         params = {name: torch.stack([p[name] for p in per_model]) for name in per_model[0]}
         forward = _Forward(models)
@@ -254,9 +252,6 @@ def _search(
                 else:
                     lower[i] = scale[i]
             active = [i for i in active if i not in found]
-    finally:
-        for model, mode in zip(models, was_training, strict=True):
-            model.train(mode)
     for i in active:
         warnings.warn(
             f"{s.kind} search did not converge{f' for model {i}' if len(models) > 1 else ''}: "

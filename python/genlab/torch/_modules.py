@@ -1,5 +1,5 @@
-"""Small facts about a model that several measures need: its device, and running it in
-evaluation mode without losing the mode it was in."""
+"""Small facts about a model that several measures need: its device, and running it (or a stack
+of them) in evaluation mode without losing the mode it was in."""
 
 from __future__ import annotations
 
@@ -18,12 +18,14 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 @contextlib.contextmanager
-def evaluation_mode(model: nn.Module) -> Iterator[None]:
-    """The model in evaluation mode (dropout off, BatchNorm on its running statistics), then
-    back in the mode it was in, also when the body raises."""
-    was_training = model.training
-    model.eval()
+def evaluation_mode(*models: nn.Module) -> Iterator[None]:
+    """The models in evaluation mode (dropout off, BatchNorm on its running statistics), then
+    each back in the mode it was in, also when the body raises."""
+    was_training = [model.training for model in models]
+    for model in models:
+        model.eval()
     try:
         yield
     finally:
-        model.train(was_training)
+        for model, mode in zip(models, was_training, strict=True):
+            model.train(mode)

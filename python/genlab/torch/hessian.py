@@ -25,7 +25,6 @@ product for the stack), each model with its own data, seed and stopping.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import warnings
@@ -171,9 +170,7 @@ def _top_eigenvalues(
 ) -> list[HessianEstimate]:
     _check(inputs, targets, tol, max_iterations, "max_iterations")
     count = len(models)
-    with contextlib.ExitStack() as modes:
-        for model in models:
-            modes.enter_context(evaluation_mode(model))
+    with evaluation_mode(*models):
         hvp, params = _hvp_function(models, inputs, targets, batch_size)
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         vector = _draw(params, generators, lambda shape, g: torch.randn(shape, generator=g))
@@ -236,9 +233,7 @@ def _traces(
     _check(inputs, targets, tol, max_samples, "max_samples")
     check_int(min_samples, "min_samples", minimum=2)
     count = len(models)
-    with contextlib.ExitStack() as modes:
-        for model in models:
-            modes.enter_context(evaluation_mode(model))
+    with evaluation_mode(*models):
         hvp, params = _hvp_function(models, inputs, targets, batch_size)
         generators: list[torch.Generator | None] = [
             torch.Generator().manual_seed(seed) for seed in seeds

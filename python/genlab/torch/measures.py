@@ -106,7 +106,6 @@ of :data:`genlab.torch.srr.SRR_PRESETS`). Measured on a seeded subset of
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
@@ -1523,9 +1522,7 @@ def _stacked_logits(contexts: Sequence[_Context], x: Tensor) -> Tensor:
     step = contexts[0].settings.batch_size
     per_model = [trainable_parameters(ctx.model) for ctx in contexts]
     params = {name: torch.stack([p[name] for p in per_model]) for name in per_model[0]}
-    with contextlib.ExitStack() as modes:
-        for ctx in contexts:
-            modes.enter_context(evaluation_mode(ctx.model))
+    with evaluation_mode(*(ctx.model for ctx in contexts)):
         parts = [forward(params, x[:, i : i + step], rows) for i in range(0, x.shape[1], step)]
     return torch.cat(parts, dim=1)
 
@@ -1536,15 +1533,15 @@ def _forward_passes_together(contexts: Sequence[_Context], groups: set[str]) -> 
     data differ in size)."""
     first = contexts[0]
     s = first.settings
-    if groups & {"margin", "norms", "path"}:
-        train = _whole([ctx.train for ctx in contexts], first.device)
-        if train is not None:
-            x, y = train
-            gammas = torch.quantile(
-                _margins_of(_stacked_logits(contexts, x), y).cpu(), s.margin_quantile, dim=1
-            )
-            for ctx, gamma in zip(contexts, gammas.tolist(), strict=True):
-                ctx.cached("gamma", functools.partial(float, gamma))
+    needs_train = groups & {"margin", "norms", "path", "optimization"}
+    train = _whole([ctx.train for ctx in contexts], first.device) if needs_train else None
+    if groups & {"margin", "norms", "path"} and train is not None:
+        x, y = train
+        gammas = torch.quantile(
+            _margins_of(_stacked_logits(contexts, x), y).cpu(), s.margin_quantile, dim=1
+        )
+        for ctx, gamma in zip(contexts, gammas.tolist(), strict=True):
+            ctx.cached("gamma", functools.partial(float, gamma))
     if "calibration" in groups and all(ctx.held_out is not None for ctx in contexts):
         held_out = _whole([ctx.held_out for ctx in contexts], first.device)  # type: ignore[misc]
         if held_out is not None:
@@ -1553,14 +1550,12 @@ def _forward_passes_together(contexts: Sequence[_Context], groups: set[str]) -> 
             for i, ctx in enumerate(contexts):
                 value = expected_calibration_error_of(logits[i], y[i], bins=s.calibration_bins)
                 ctx.cached("calibration", functools.partial(float, value))
-    if "optimization" in groups:
-        train = _whole([ctx.train for ctx in contexts], first.device)
-        if train is not None:
-            noise = gradient_noise_stack(
-                [ctx.model for ctx in contexts], *train, s.gradient_noise_batch_size
-            )
-            for ctx, value in zip(contexts, noise, strict=True):
-                ctx.cached("gradient_noise", functools.partial(float, value))
+    if "optimization" in groups and train is not None:
+        noise = gradient_noise_stack(
+            [ctx.model for ctx in contexts], *train, s.gradient_noise_batch_size
+        )
+        for ctx, value in zip(contexts, noise, strict=True):
+            ctx.cached("gradient_noise", functools.partial(float, value))
 
 
 def _wanted(names: Iterable[str] | None) -> list[str]:

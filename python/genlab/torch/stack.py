@@ -286,16 +286,25 @@ class _Stack:
         return dict(zip(self.params, grads, strict=True)), losses.detach()
 
     @torch.no_grad()
-    def evaluate(self, x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
-        """Mean cross-entropy and accuracy of every model on its own (x, y), evaluation mode."""
+    def evaluate(
+        self, x: Tensor, y: Tensor, rows: list[int] | None = None
+    ) -> tuple[list[float], list[float]]:
+        """Mean cross-entropy and accuracy of every model (or of the models at ``rows``) on its
+        own (x, y), evaluation mode."""
+        params = self.params
+        if rows is not None:
+            index = torch.tensor(rows, dtype=torch.long, device=x.device)
+            params = {k: v[index] for k, v in params.items()}
+            x, y = x[index], y[index]
+        count = y.shape[0]
         self.base.eval()
         # eval_batch_size examples per pass over the whole stack (as many as one model's pass
         # holds): larger stacked activations fall out of the caches.
-        batch = max(1, self.configs[0].eval_batch_size // self.count)
-        total = torch.zeros(self.count, dtype=torch.float64, device=x.device)
-        correct = torch.zeros(self.count, dtype=torch.int64, device=x.device)
+        batch = max(1, self.configs[0].eval_batch_size // count)
+        total = torch.zeros(count, dtype=torch.float64, device=x.device)
+        correct = torch.zeros(count, dtype=torch.int64, device=x.device)
         for start in range(0, y.shape[1], batch):
-            logits = self.logits(self.params, x[:, start : start + batch]).float()
+            logits = self.logits(params, x[:, start : start + batch]).float()
             yb = y[:, start : start + batch]
             losses = F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="none")
             total += losses.reshape(yb.shape).sum(dim=1).double()  # a float32 sum, as train()
@@ -375,10 +384,10 @@ class _Stack:
         done = [row for row in range(self.count) if not bool(self.active[row])]
         if not done:
             return
-        if not self.configs[0].evaluate_test:
-            losses, accs = self.evaluate(self.test_x, self.test_y)
-            for row in done:
-                self.final_test[self.index[row]] = (losses[row], accs[row])
+        if not self.configs[0].evaluate_test:  # the finished models' test set, once
+            losses, accs = self.evaluate(self.test_x, self.test_y, done)
+            for row, loss, acc in zip(done, losses, accs, strict=True):
+                self.final_test[self.index[row]] = (loss, acc)
         for row in done:
             self.final_params[self.index[row]] = {
                 k: v[row].detach().clone() for k, v in self.params.items()
